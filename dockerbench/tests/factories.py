@@ -1,0 +1,141 @@
+"""Builders for focused check tests.
+
+They start from documents captured from a real Docker 20.10 engine
+(fixtures/api/*.json) and apply the few changes a test is about, so every
+focused test runs on realistically shaped data.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from dockerbench.snapshot import (
+    ContainerSnapshot,
+    DiffEntry,
+    FileFact,
+    HostFacts,
+    HostSnapshot,
+    ImageSnapshot,
+    ProcessFact,
+)
+
+API = Path(__file__).parent / "fixtures" / "api"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((API / name).read_text())
+
+
+def deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Return base with changes applied; nested dicts merge, other values replace."""
+    out = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def info(**changes: Any) -> dict[str, Any]:
+    return deep_merge(_load("info-default.json"), changes)
+
+
+def container(
+    name: str = "web",
+    *,
+    cid: str | None = None,
+    running: bool = True,
+    top: dict[str, Any] | None = None,
+    diff: list[tuple[str, str]] | None = None,
+    **changes: Any,
+) -> ContainerSnapshot:
+    """A container; keyword arguments are merged into its inspect document.
+
+    ``container("db", HostConfig={"Privileged": True})``
+    """
+    cid = cid or (name.encode().hex() + "0" * 64)[:64]
+    doc = deep_merge(_load("container-default.json"), {"Id": cid, "Name": "/" + name})
+    doc = deep_merge(doc, changes)
+    doc["State"]["Running"] = running
+    doc["State"]["Status"] = "running" if running else "exited"
+    if top is None and running:
+        top = {
+            "Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+            "Processes": [["root", "100", "90", "0", "15:37", "?", "00:00:00", "sleep 3600"]],
+        }
+    return ContainerSnapshot(
+        id=cid,
+        name=name,
+        inspect=doc,
+        running=running,
+        top=top,
+        diff=tuple(DiffEntry(k, p) for k, p in diff) if diff is not None else (),
+    )
+
+
+def image(
+    tag: str = "app:1", *, iid: str | None = None, history: list[dict[str, Any]] | None = None, **changes: Any
+) -> ImageSnapshot:
+    iid = iid or "sha256:" + (tag.encode().hex() + "0" * 64)[:64]
+    doc = deep_merge(_load("image-default.json"), {"Id": iid, "RepoTags": [tag]})
+    doc = deep_merge(doc, changes)
+    return ImageSnapshot(id=iid, tags=(tag,), inspect=doc, history=tuple(history or ()))
+
+
+def file(
+    path: str,
+    mode: int = 0o644,
+    user: str = "root",
+    group: str = "root",
+    kind: str = "file",
+    uid: int = 0,
+    gid: int = 0,
+) -> FileFact:
+    return FileFact(path=path, exists=True, kind=kind, uid=uid, gid=gid, user=user, group=group, mode=mode)
+
+
+def facts(
+    *,
+    argv: tuple[str, ...] = ("/usr/sbin/dockerd", "-H", "fd://"),
+    roles: dict[str, str] | None = None,
+    files: list[FileFact] | None = None,
+    contents: dict[str, str] | None = None,
+    **changes: Any,
+) -> HostFacts:
+    return HostFacts(
+        method="local",
+        hostname="test-host",
+        dockerd=ProcessFact(pid=100, argv=argv),
+        dockerd_match="socket",
+        roles=roles or {},
+        files={f.path: f for f in files or ()},
+        contents=contents or {},
+        **changes,
+    )
+
+
+def snapshot(
+    *,
+    containers: list[ContainerSnapshot] | None = None,
+    images: list[ImageSnapshot] | None = None,
+    host_facts: HostFacts | None = None,
+    info_changes: dict[str, Any] | None = None,
+    **changes: Any,
+) -> HostSnapshot:
+    """A snapshot of one host; every part collected unless set to None via changes."""
+    kwargs: dict[str, Any] = {
+        "target": "unix:///var/run/docker.sock",
+        "collected_at": "2026-11-28T15:00:00+00:00",
+        "info": info(**(info_changes or {})),
+        "version": {"Version": "20.10.24", "ApiVersion": "1.41"},
+        "containers": tuple(containers or ()),
+        "images": tuple(images or ()),
+        "networks": (),
+        "facts": host_facts if host_facts is not None else facts(),
+    }
+    kwargs.update(changes)
+    return HostSnapshot(**kwargs)
