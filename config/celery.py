@@ -1,0 +1,31 @@
+"""The Celery app, configured from Django settings (namespace ``CELERY``).
+
+Broker: REDIS_URL when set. Otherwise kombu's ``filesystem://`` transport under
+var/celery/: it needs no server and no extra package, every process on this
+machine that shares the folder (web, worker, beat) sees the same queues, and it
+supports fanout, so ``celery inspect`` works too. It suits one machine only; a
+fleet of workers uses Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("dockerbench")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _make_broker_folders(sender: Celery, **kwargs: object) -> None:
+    # kombu's filesystem transport expects its folders to exist.
+    if sender.conf.broker_url == "filesystem://":
+        options = sender.conf.broker_transport_options or {}
+        for key in ("data_folder_in", "data_folder_out", "control_folder"):
+            if key in options:
+                Path(options[key]).mkdir(parents=True, exist_ok=True)
