@@ -1,0 +1,164 @@
+"""python -m dockerbench: audit one Docker host against the CIS Docker Benchmark v1.6.0.
+
+Exit codes: 0 audit done; 1 a result matched --fail-on; 2 the host could not
+be audited (unreachable, TLS or SSH failure, bad arguments or input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dockerbench import __version__
+from dockerbench.collect import FACT_METHODS, CollectError, CollectOptions, collect_snapshot
+from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions
+from dockerbench.report import render_json, render_text
+from dockerbench.results import Status
+from dockerbench.runner import evaluate, select
+from dockerbench.snapshot import HostSnapshot
+
+EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
+
+
+def _csv(values: Sequence[str] | None) -> list[str]:
+    return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m dockerbench",
+        description="Audit a Docker host against the CIS Docker Benchmark v1.6.0.",
+    )
+    p.add_argument("--version", action="version", version=f"dockerbench {__version__}")
+    conn = p.add_argument_group("connection")
+    conn.add_argument(
+        "-H",
+        "--host",
+        default=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
+        help="engine URL: unix:///path, tcp://host:2376 or ssh://user@host (default: $DOCKER_HOST or the local socket)",
+    )
+    conn.add_argument("--tlscacert", help="CA that signed the daemon's certificate (enables TLS)")
+    conn.add_argument("--tlscert", help="client certificate for mutual TLS")
+    conn.add_argument("--tlskey", help="client key for mutual TLS")
+    conn.add_argument(
+        "--tlsverify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="verify the daemon's certificate (default: yes)",
+    )
+    conn.add_argument("--ssh-key", help="private key for ssh:// engines and --facts ssh")
+    conn.add_argument("--ssh-known-hosts", help="known_hosts file (default: ~/.ssh/known_hosts)")
+    conn.add_argument(
+        "--ssh-accept-unknown-host",
+        action="store_true",
+        help="trust an SSH host key that is not in known_hosts (not recommended)",
+    )
+    conn.add_argument("--ssh-url", help="user@host[:port] to gather host facts over SSH for a tcp:// engine")
+    conn.add_argument("--timeout", type=float, default=30.0, help="seconds for each API call (default 30)")
+    facts = p.add_argument_group("host facts")
+    facts.add_argument(
+        "--facts",
+        choices=FACT_METHODS,
+        default="auto",
+        help="how to read host files and processes: local (this machine), probe (a short-lived "
+        "container through the API), ssh, none; auto picks local for a unix socket, ssh for "
+        "ssh://, probe otherwise",
+    )
+    facts.add_argument(
+        "--probe-image",
+        default=os.environ.get("DOCKERBENCH_PROBE_IMAGE") or CollectOptions.probe_image,
+        help="image for the probe container; it needs a POSIX sh (default: %(default)s)",
+    )
+    sel = p.add_argument_group("selection")
+    sel.add_argument("-s", "--section", action="append", help="only these sections, e.g. -s 2,5")
+    sel.add_argument("-c", "--include", action="append", help="only these checks or prefixes, e.g. -c 5.4,3")
+    sel.add_argument("-e", "--exclude", action="append", help="leave out these checks or prefixes")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
+    out.add_argument("--save-snapshot", metavar="FILE", help="write the collected snapshot as JSON to FILE")
+    out.add_argument("--snapshot", metavar="FILE", help="evaluate a saved snapshot instead of collecting")
+    out.add_argument("-v", "--verbose", action="store_true", help="also print passing objects and evidence")
+    out.add_argument("-q", "--quiet", action="store_true", help="print no text report")
+    out.add_argument(
+        "--color",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="colour the text report (default: when standard output is a terminal)",
+    )
+    out.add_argument(
+        "--fail-on",
+        action="append",
+        metavar="STATUS",
+        help="exit 1 when any result has one of these statuses, e.g. --fail-on WARN,ERROR",
+    )
+    return p
+
+
+def _target(args: argparse.Namespace) -> Target:
+    url = args.host
+    tls = None
+    cert_path = os.environ.get("DOCKER_CERT_PATH")
+    if args.tlscacert or args.tlscert or args.tlskey:
+        tls = TLSOptions(args.tlscacert, args.tlscert, args.tlskey, verify=args.tlsverify)
+    elif cert_path and url.startswith("tcp://"):
+        tls = TLSOptions(*(str(Path(cert_path) / n) for n in ("ca.pem", "cert.pem", "key.pem")), verify=args.tlsverify)
+    ssh = SSHOptions(
+        key_file=args.ssh_key, known_hosts=args.ssh_known_hosts, accept_unknown_host=args.ssh_accept_unknown_host
+    )
+    return Target(url=url, tls=tls, ssh=ssh, timeout=args.timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        fail_on = {Status(s.upper()) for s in _csv(args.fail_on)}
+    except ValueError:
+        parser.error("--fail-on takes statuses among " + ", ".join(s.value for s in Status))
+    check_ids = select(_csv(args.section), _csv(args.include), _csv(args.exclude))
+    if not check_ids:
+        parser.error("the selection leaves no check to run")
+
+    if args.snapshot:
+        try:
+            snapshot = HostSnapshot.from_json(Path(args.snapshot).read_bytes())
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            print(f"dockerbench: cannot read snapshot {args.snapshot}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    else:
+        target = _target(args)
+        options = CollectOptions(
+            facts=args.facts,
+            probe_image=args.probe_image,
+            ssh_url=args.ssh_url,
+            ssh=target.ssh or SSHOptions(),
+        )
+        try:
+            snapshot = collect_snapshot(target, options)
+        except CollectError as exc:
+            print(f"dockerbench: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        if args.save_snapshot:
+            Path(args.save_snapshot).write_text(snapshot.to_json(indent=1))
+
+    results = evaluate(snapshot, check_ids)
+    if args.json:
+        text = json.dumps(render_json(snapshot, results), indent=2, default=str)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            Path(args.json).write_text(text + "\n")
+    if not args.quiet and args.json != "-":
+        color = sys.stdout.isatty() if args.color is None else args.color
+        sys.stdout.write(render_text(snapshot, results, color=color, verbose=args.verbose))
+    if fail_on and any(r.status in fail_on for r in results):
+        return EXIT_FAILED_CHECKS
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
