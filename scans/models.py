@@ -37,7 +37,7 @@ class Scan(models.Model):
     summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["-created"]
+        ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["host", "-created"], name="scan_host_created")]
 
     def __str__(self) -> str:

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from hosts.models import Host, Tag
+
+pytestmark = pytest.mark.django_db
+
+
+def test_host_names_are_unique() -> None:
+    Host.objects.create(name="web-1", url="unix:///var/run/docker.sock")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Host.objects.create(name="web-1", url="tcp://web-1.internal:2376")
+    assert Host.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["unix:///var/run/docker.sock", "tcp://10.0.0.5:2376", "ssh://ops@web-1.internal", "ssh://web-1:2222"]
+)
+def test_it_accepts_the_urls_the_engine_can_reach(url: str) -> None:
+    Host(name="h", url=url).full_clean()
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("http://10.0.0.5:2375", "scheme"),
+        ("/var/run/docker.sock", "scheme"),
+        ("unix://", "path"),
+        ("tcp://:2376", "host"),
+        ("ssh://", "host"),
+    ],
+)
+def test_it_rejects_urls_it_cannot_audit(url: str, code: str) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        Host(name="h", url=url).full_clean()
+    assert [e.code for e in excinfo.value.error_dict["url"]] == [code]
+
+
+def test_hosts_are_enabled_by_default_and_filtered_by_tag() -> None:
+    prod, staging = Tag.objects.create(name="prod"), Tag.objects.create(name="staging")
+    web = Host.objects.create(name="web-1", url="tcp://web-1:2376")
+    db = Host.objects.create(name="db-1", url="tcp://db-1:2376", enabled=False)
+    web.tags.add(prod)
+    db.tags.add(prod, staging)
+
+    assert web.enabled is True
+    assert list(Host.objects.filter(tags__name="prod")) == [db, web]  # ordered by name
+    assert list(staging.hosts.all()) == [db]
+    assert list(Host.objects.filter(enabled=True, tags=prod)) == [web]
