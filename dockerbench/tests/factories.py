@@ -139,3 +139,17 @@ def snapshot(
     }
     kwargs.update(changes)
     return HostSnapshot(**kwargs)
+
+
+def network(name: str = "bridge", **changes: Any) -> dict[str, Any]:
+    """One network document from a real engine (none, host or bridge), with changes merged in.
+
+    ``network(Options={"com.docker.network.bridge.enable_icc": "false"})``
+    """
+    (doc,) = [n for n in _load("networks-default.json") if n["Name"] == name]
+    return deep_merge(doc, changes)
+
+
+def missing_file(path: str) -> FileFact:
+    """A path the fact script looked for and did not find."""
+    return FileFact(path=path, exists=False)
