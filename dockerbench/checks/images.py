@@ -1,3 +1,282 @@
+"""CIS section 4: Container Images and Build File.
+
+Most of section 4 is manual: a Dockerfile is not on the host. Where an image's
+configuration or history carries a hint (an index update on its own, ADD,
+secret-looking variable names) we report it per image as INFO, never WARN.
+Images that only our own probe container uses are left out, as the probe is.
+"""
+
 from __future__ import annotations
 
-CHECKS: dict = {}
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from dockerbench.checks._helpers import (
+    NotCollected,
+    container_ref,
+    containers,
+    image_ref,
+    info,
+    note,
+    passed,
+    require,
+    require_facts,
+    setting_ref,
+    warn,
+)
+from dockerbench.results import Finding, Status
+from dockerbench.snapshot import HostSnapshot, ImageSnapshot
+
+CheckFn = Callable[[HostSnapshot], list[Finding]]
+
+# Package managers' index refresh / upgrade commands, and their install commands.
+_PKG = r"(?:apt-get|apt|aptitude|yum|dnf|microdnf|zypper|apk)"
+_UPDATE_RE = re.compile(rf"(?:^|[\s/]){_PKG}\s+(?:-\S+\s+)*(?:update|upgrade|dist-upgrade|makecache|refresh|ref)\b")
+_INSTALL_RE = re.compile(rf"(?:^|[\s/]){_PKG}\s+(?:\S+\s+)*?(?:install|in|reinstall|add)\b")
+_SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n")
+
+# ADD as recorded by the classic builder ("#(nop) ADD ...") and by BuildKit ("ADD ... # buildkit").
+_ADD_RE = re.compile(r"(?:^|#\(nop\)\s*)ADD\s+\S")
+
+_SENSITIVE_VAR = (
+    r"[A-Za-z0-9_]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
+)
+_SECRET_NAME_RE = re.compile(rf"^{_SENSITIVE_VAR}[A-Za-z0-9_]*$", re.IGNORECASE)
+_SECRET_ASSIGN_RE = re.compile(rf"(?<![A-Za-z0-9_])({_SENSITIVE_VAR}[A-Za-z0-9_]*)=(\S+)", re.IGNORECASE)
+
+STALE_DAYS = 90
+LIST_LIMIT = 10
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _probe_only_images(snap: HostSnapshot) -> set[str]:
+    """Images that no container but our probe uses: we brought them, so we do not report them."""
+    used_by_probe: set[str] = set()
+    used_by_others: set[str] = set()
+    for c in snap.containers or ():
+        (used_by_probe if c.is_probe else used_by_others).add(str(c.inspect.get("Image", "")))
+    return used_by_probe - used_by_others
+
+
+def audited_images(snap: HostSnapshot) -> tuple[ImageSnapshot, ...]:
+    images: tuple[ImageSnapshot, ...] = require(snap, "images")
+    skip = _probe_only_images(snap)
+    return tuple(i for i in images if i.id not in skip)
+
+
+def _history_skip(image: ImageSnapshot) -> Finding:
+    why = image.errors.get("history") or "the image history was not collected"
+    return Finding(Status.SKIP, f"not collected: {why}", image_ref(image), {})
+
+
+# -- 4.1 ----------------------------------------------------------------------
+
+
+def _is_root(user: str) -> bool:
+    name = user.split(":", 1)[0].strip()
+    return name in ("", "0", "root")
+
+
+def check_container_user(snap: HostSnapshot) -> list[Finding]:
+    # As CIS's own audit and docker-bench do, judge what really runs: the running
+    # containers' user (the image's USER unless `docker run --user` overrides it).
+    audited = containers(snap)
+    if not audited:
+        return [info("no containers are running", containers=0)]
+    image_users = {i.id: (i.inspect.get("Config") or {}).get("User") or "" for i in snap.images or ()}
+    findings = []
+    for c in audited:
+        user = str(c.config.get("User") or "")
+        if _is_root(user):
+            evidence: dict[str, Any] = {"user": user or "(not set)", "image": c.config.get("Image", "")}
+            image_id = str(c.inspect.get("Image", ""))
+            if image_id in image_users:
+                evidence["image_user"] = image_users[image_id] or "(not set)"
+            findings.append(warn("runs as root", container_ref(c), **evidence))
+    return findings or [passed("every running container has a non-root user", containers=len(audited))]
+
+
+# -- 4.2, 4.3, 4.4, 4.8, 4.11, 4.12: manual -------------------------------------
+
+
+def _names(images: list[ImageSnapshot]) -> list[str]:
+    return [i.name for i in images[:LIST_LIMIT]]
+
+
+def check_trusted_base_images(snap: HostSnapshot) -> list[Finding]:
+    evidence: dict[str, Any] = {}
+    if snap.images is not None:
+        images = audited_images(snap)
+        # An image with no registry digest was built or loaded locally: its origin cannot be traced here.
+        local = [i for i in images if not i.inspect.get("RepoDigests")]
+        evidence = {"images": len(images), "without_registry_digest": _names(local)}
+    return [note("confirm every image comes from a trusted base image and registry", **evidence)]
+
+
+def check_unnecessary_packages(snap: HostSnapshot) -> list[Finding]:
+    evidence: dict[str, Any] = {}
+    if snap.images is not None:
+        images = sorted(audited_images(snap), key=lambda i: -(i.inspect.get("Size") or 0))
+        evidence = {
+            "largest": [{"image": i.name, "size_mb": round((i.inspect.get("Size") or 0) / 1e6, 1)} for i in images[:5]]
+        }
+    return [note("review what each image installs; prefer minimal base images", **evidence)]
+
+
+def _parse_time(value: str) -> datetime | None:
+    # Docker writes nanoseconds; fromisoformat takes at most microseconds.
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", value or "")
+    if not m:
+        return None
+    return datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(2) in (None, "Z") else m.group(2)))
+
+
+def check_images_rebuilt(snap: HostSnapshot) -> list[Finding]:
+    evidence: dict[str, Any] = {}
+    now = _parse_time(snap.collected_at)
+    if snap.images is not None and now is not None:
+        old = []
+        for i in audited_images(snap):
+            created = _parse_time(str(i.inspect.get("Created", "")))
+            if created is not None and (now - created).days > STALE_DAYS:
+                old.append(i)
+        evidence = {f"built_over_{STALE_DAYS}_days_ago": _names(old)}
+    return [note("scan images regularly and rebuild them to pick up security patches", **evidence)]
+
+
+def check_setuid(snap: HostSnapshot) -> list[Finding]:
+    return [note("remove setuid and setgid bits the application does not need")]
+
+
+def check_verified_packages(snap: HostSnapshot) -> list[Finding]:
+    return [note("install packages only from sources whose signatures are verified")]
+
+
+def check_signed_artifacts(snap: HostSnapshot) -> list[Finding]:
+    return [note("validate artifact signatures before they are pushed to a registry")]
+
+
+# -- 4.5 ----------------------------------------------------------------------
+
+
+def _content_trust_enabled(value: str) -> bool:
+    # The docker CLI's rule: any non-empty value other than a false boolean turns trust on.
+    return value != "" and value not in ("0", "f", "F", "false", "FALSE", "False")
+
+
+def check_content_trust(snap: HostSnapshot) -> list[Finding]:
+    facts = require_facts(snap)
+    if "environment" in facts.errors:
+        raise NotCollected(facts.errors["environment"])
+    value = facts.environment.get("DOCKER_CONTENT_TRUST", "")
+    if _content_trust_enabled(value):
+        return [passed("Docker content trust is enabled", DOCKER_CONTENT_TRUST=value)]
+    return [
+        warn(
+            "Docker content trust is not enabled",
+            setting_ref("DOCKER_CONTENT_TRUST"),
+            DOCKER_CONTENT_TRUST=value or "(not set)",
+        )
+    ]
+
+
+# -- 4.6 ----------------------------------------------------------------------
+
+
+def check_image_healthcheck(snap: HostSnapshot) -> list[Finding]:
+    images = audited_images(snap)
+    findings = []
+    for i in images:
+        test = ((i.inspect.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+        if not test:
+            findings.append(warn("has no HEALTHCHECK instruction", image_ref(i), healthcheck="(none)"))
+        elif test[0] == "NONE":
+            findings.append(warn("disables its health check (HEALTHCHECK NONE)", image_ref(i), healthcheck="NONE"))
+    return findings or [passed("every image has a HEALTHCHECK", images=len(images))]
+
+
+# -- 4.7, 4.9, 4.10: hints from image history -----------------------------------
+
+
+def _update_alone(command: str) -> bool:
+    segments = _SEGMENT_SPLIT.split(command)
+    updates = any(_UPDATE_RE.search(s) for s in segments)
+    installs = any(_INSTALL_RE.search(s) for s in segments)
+    return updates and not installs
+
+
+def check_update_alone(snap: HostSnapshot) -> list[Finding]:
+    images = audited_images(snap)
+    findings = []
+    for i in images:
+        if i.history is None:
+            findings.append(_history_skip(i))
+            continue
+        layers = [str(h.get("CreatedBy") or "") for h in i.history]
+        alone = [_short(cmd) for cmd in layers if _update_alone(cmd)]
+        if alone:
+            findings.append(info("a layer updates packages without installing any", image_ref(i), layers=alone[:3]))
+    return findings or [passed("no image has an update instruction on its own", images=len(images))]
+
+
+def check_add_instruction(snap: HostSnapshot) -> list[Finding]:
+    images = audited_images(snap)
+    findings = []
+    for i in images:
+        if i.history is None:
+            findings.append(_history_skip(i))
+            continue
+        # The API lists layers newest first; the oldest is the base image's root filesystem.
+        layers = [str(h.get("CreatedBy") or "").strip() for h in i.history[:-1]]
+        adds = [_short(cmd) for cmd in layers if _ADD_RE.search(cmd)]
+        if adds:
+            findings.append(info("was built with ADD; prefer COPY", image_ref(i), instructions=adds[:3]))
+    return findings or [passed("no image was built with ADD", images=len(images))]
+
+
+def _secret_names(image: ImageSnapshot) -> list[str]:
+    names = set()
+    for entry in (image.inspect.get("Config") or {}).get("Env") or ():
+        name, _, value = str(entry).partition("=")
+        if value and _SECRET_NAME_RE.match(name) and not name.upper().endswith("_FILE"):
+            names.add(name)
+    for h in image.history or ():
+        for name, _value in _SECRET_ASSIGN_RE.findall(str(h.get("CreatedBy") or "")):
+            if not name.upper().endswith("_FILE"):
+                names.add(name)
+    return sorted(names)
+
+
+def check_secrets(snap: HostSnapshot) -> list[Finding]:
+    images = audited_images(snap)
+    findings = []
+    for i in images:
+        names = _secret_names(i)
+        if names:
+            # Names only: the values may be the secrets themselves.
+            findings.append(
+                info("sets secret-looking variables; check they hold no secret", image_ref(i), variables=names)
+            )
+    return findings or [note("confirm no Dockerfile stores secrets", images=len(images))]
+
+
+CHECKS: dict[str, CheckFn] = {
+    "4.1": check_container_user,
+    "4.2": check_trusted_base_images,
+    "4.3": check_unnecessary_packages,
+    "4.4": check_images_rebuilt,
+    "4.5": check_content_trust,
+    "4.6": check_image_healthcheck,
+    "4.7": check_update_alone,
+    "4.8": check_setuid,
+    "4.9": check_add_instruction,
+    "4.10": check_secrets,
+    "4.11": check_verified_packages,
+    "4.12": check_signed_artifacts,
+}
