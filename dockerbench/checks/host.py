@@ -148,12 +148,13 @@ def _audit_target(snap: HostSnapshot, facts: HostFacts, role: str) -> str:
     if role == "data-root":
         return _data_root(snap, facts)
     if role == "run-containerd":
-        # The directory of containerd's state; it holds the socket when one exists.
-        sock = facts.roles.get("containerd-sock")
-        if sock:
-            return posixpath.dirname(sock)
+        # /run/containerd when the host has it; else the directory of the containerd
+        # socket in use (a dockerd that runs its own containerd keeps it under /run/docker).
         fact = facts.files.get(RUN_CONTAINERD)
-        return RUN_CONTAINERD if fact is not None and fact.exists else ""
+        sock = facts.roles.get("containerd-sock", "")
+        if (fact is not None and fact.exists) or _norm(sock).startswith(RUN_CONTAINERD + "/"):
+            return RUN_CONTAINERD
+        return posixpath.dirname(sock) if sock else ""
     if role == "bin:dockerd":
         path = facts.roles.get(role, "")
         if not path and facts.dockerd is not None and facts.dockerd.argv[:1]:

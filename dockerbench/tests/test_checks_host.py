@@ -154,6 +154,21 @@ def test_it_reads_syscall_rules_with_a_path_field():
     assert finding.evidence["path"] == "/run/containerd"
 
 
+def test_it_audits_run_containerd_when_the_host_has_it():
+    snap = snap_with(files=[f.file("/run/containerd", kind="dir", mode=0o711)], audit_rules=())
+    (finding,) = host.check_1_1_4(snap)
+    assert finding.status is Status.WARN
+    assert finding.evidence["path"] == "/run/containerd"
+
+
+def test_it_audits_the_directory_of_a_containerd_socket_kept_by_dockerd():
+    rules = ("-w /run/docker/containerd -k docker",)
+    snap = snap_with(roles={"containerd-sock": "/var/run/docker/containerd/containerd.sock"}, audit_rules=rules)
+    (finding,) = host.check_1_1_4(snap)
+    assert finding.status is Status.PASS
+    assert finding.evidence["path"] == "/var/run/docker/containerd"
+
+
 def test_it_audits_the_real_data_root():
     rules = ("-w /var/lib/docker -k docker",)
     snap = snap_with(roles={"data-root": "/srv/docker"}, audit_rules=rules)
