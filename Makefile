@@ -24,7 +24,8 @@ test: $(DEV_STAMP) services lint
 	$(BIN)/pytest || { rc=$$?; [ $$rc -ne 5 ] || echo "make test: pytest collected no tests" >&2; exit $$rc; }
 
 services:
-	@[ "$$(id -u)" -eq 0 ] || { echo "make test needs root: it installs packages and starts dockerd (sudo make test)" >&2; exit 1; }
+	@[ "$$(id -u)" -eq 0 ] || \
+		{ echo "make test needs root: it installs packages and starts dockerd (sudo make test)" >&2; exit 1; }
 	scripts/services.sh
 
 lint: $(DEV_STAMP)
