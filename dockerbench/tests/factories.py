@@ -153,3 +153,64 @@ def network(name: str = "bridge", **changes: Any) -> dict[str, Any]:
 def missing_file(path: str) -> FileFact:
     """A path the fact script looked for and did not find."""
     return FileFact(path=path, exists=False)
+
+
+# -- sections 4-7: overlay networks and swarm objects ---------------------------
+
+
+def overlay_network(name: str = "appnet", *, encrypted: bool = False, **changes: Any) -> dict[str, Any]:
+    """An overlay network, shaped like the captured bridge network; ``--opt encrypted`` if asked."""
+    doc = network("bridge", Id=(name.encode().hex() + "0" * 64)[:64], Name=name, Driver="overlay", Scope="swarm")
+    doc["Options"] = {"com.docker.network.driver.overlay.vxlanid_list": "4097"}
+    if encrypted:
+        doc["Options"]["encrypted"] = ""
+    return deep_merge(doc, changes)
+
+
+def swarm_info(*, managers: int = 1, nodes: int = 1, manager: bool = True) -> dict[str, Any]:
+    """``info_changes`` for a node in an active swarm."""
+    return {
+        "Swarm": {
+            "LocalNodeState": "active",
+            "ControlAvailable": manager,
+            "NodeID": "node1",
+            "NodeAddr": "10.0.0.1",
+            "Managers": managers if manager else 0,
+            "Nodes": nodes if manager else 0,
+        }
+    }
+
+
+def node(name: str = "node1", *, role: str = "manager") -> dict[str, Any]:
+    return {"ID": name, "Spec": {"Role": role, "Availability": "active"}, "Description": {"Hostname": name}}
+
+
+def service(
+    name: str = "api",
+    *,
+    restart: dict[str, Any] | None = None,
+    ports: list[dict[str, Any]] | None = None,
+    secrets: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    container_spec: dict[str, Any] = {"Image": "app:1"}
+    if secrets:
+        container_spec["Secrets"] = secrets
+    template: dict[str, Any] = {"ContainerSpec": container_spec}
+    if restart is not None:
+        template["RestartPolicy"] = restart
+    return {
+        "ID": name + "-id",
+        "Spec": {"Name": name, "TaskTemplate": template},
+        "Endpoint": {"Ports": ports or []},
+    }
+
+
+def swarm_inspect(*, autolock: bool = False, node_cert_expiry_days: int = 90) -> dict[str, Any]:
+    return {
+        "ID": "swarm1",
+        "Spec": {
+            "Name": "default",
+            "EncryptionConfig": {"AutoLockManagers": autolock},
+            "CAConfig": {"NodeCertExpiry": node_cert_expiry_days * 86_400 * 10**9},
+        },
+    }
