@@ -18,7 +18,7 @@ DOCKER_DOCS = "https://docs.docker.com/"
 
 def _benchmark_rows() -> list[dict[str, str]]:
     if not BENCHMARK_INDEX.exists():
-        pytest.skip(f"benchmark index not found at {BENCHMARK_INDEX}")
+        pytest.fail(f"benchmark index not found at {BENCHMARK_INDEX}: the checkout needs ../shared beside it")
     lines = [line for line in BENCHMARK_INDEX.read_text().splitlines() if line and not line.startswith("#")]
     header, *rows = (line.split("\t") for line in lines)
     # The index ends with recommendations that v1.6.0 does not number, such as "(none)".
