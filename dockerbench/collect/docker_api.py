@@ -7,7 +7,11 @@ Calls run on a small thread pool, and every call has a timeout.
 
 from __future__ import annotations
 
+import http.client
 import os
+import re
+import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 import paramiko
+import paramiko.ssh_exception
 import requests
 from docker.tls import TLSConfig
 from docker.transport.sshconn import SSHHTTPAdapter
@@ -78,7 +83,7 @@ class _Client(docker.APIClient):
     daemon's own CA must decide, so the environment is not trusted at all.
     """
 
-    @property  # type: ignore[override]
+    @property
     def trust_env(self) -> bool:
         return False
 
@@ -108,8 +113,9 @@ class _SSHAdapter(SSHHTTPAdapter):
         self.ssh_client = client
         if opts.key_file:
             self.ssh_params["key_filename"] = opts.key_file
-        if opts.port and not self.ssh_params.get("port"):
-            self.ssh_params["port"] = opts.port
+        if not self.ssh_params.get("port"):
+            # the SDK passes None on when the URL names no port, which paramiko cannot dial
+            self.ssh_params["port"] = opts.port or 22
         self.ssh_params["timeout"] = self._connect_timeout
         self.ssh_params["banner_timeout"] = self._connect_timeout
 
@@ -160,34 +166,103 @@ def _open(target: Target) -> docker.APIClient:
 
 
 def describe_connect_error(target: Target, exc: BaseException) -> str:
-    """Turn a connection failure into one sentence an operator can act on."""
-    text = str(exc)
+    """Turn a connection failure into one line an operator can act on."""
+    return " ".join(_describe(target, exc).split())
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost error: the SDK, requests and urllib3 each wrap the socket or TLS error once more."""
+    seen: set[int] = set()
+    current = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        inner: object = getattr(current, "reason", None)  # urllib3's MaxRetryError
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if inner is None:
+            inner = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+        if not isinstance(inner, BaseException):
+            break
+        current = inner
+    return current
+
+
+_SSL_REASON = re.compile(r"\[SSL: [A-Z0-9_]+\] (.*?)(?: \(_ssl\.c:\d+\))?$")
+# Alerts a TLS server sends when it does not accept the client's certificate (or got none).
+_CLIENT_CERT_ALERTS = (
+    "BAD_CERTIFICATE",
+    "CERTIFICATE_REQUIRED",
+    "UNKNOWN_CA",
+    "CERTIFICATE_UNKNOWN",
+    "HANDSHAKE_FAILURE",
+)
+
+
+def _describe(target: Target, exc: BaseException) -> str:
     where = target.url
-    if isinstance(exc, requests.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
-        if "certificate verify failed" in text.lower():
+    root = _root_cause(exc)
+    text = str(exc)
+    root_text = str(root)
+    tls = target.tls
+    if isinstance(root, ssl.SSLCertVerificationError):
+        reason = root.verify_message or root_text
+        ca = f"the CA in {tls.ca_cert}" if tls and tls.ca_cert else "the system's CAs"
+        if "mismatch" in reason or "hostname" in reason.lower():
             return (
-                f"TLS verification of {where} failed: the daemon's certificate is not signed by the given CA ({text})"
+                f"TLS verification of {where} failed: the daemon's certificate is not valid for this address ({reason})"
             )
-        return f"TLS handshake with {where} failed (wrong client certificate or key?): {text}"
-    if "SSL" in text or "tlsv1" in text.lower() or "handshake" in text.lower():
-        return f"TLS handshake with {where} failed (wrong client certificate or key?): {text}"
-    if isinstance(exc, paramiko.BadHostKeyException):
-        return f"SSH host key of {where} does not match known_hosts: {exc}"
-    if isinstance(exc, paramiko.SSHException) and "not found in known_hosts" in text:
+        return f"TLS verification of {where} failed: the daemon's certificate is not signed by {ca} ({reason})"
+    if isinstance(root, ssl.SSLError):
+        match = _SSL_REASON.search(root_text)
+        reason = match.group(1) if match else root_text
+        code = str(root.reason or "")
+        if any(alert in code for alert in _CLIENT_CERT_ALERTS):
+            if tls and tls.client_cert:
+                return (
+                    f"TLS handshake with {where} failed: the daemon rejected our client certificate "
+                    f"{tls.client_cert} ({reason}); it must be signed by the CA the daemon was started with "
+                    "(its --tlscacert)"
+                )
+            return f"TLS handshake with {where} failed: the daemon requires a client certificate ({reason})"
+        if "WRONG_VERSION_NUMBER" in code or "wrong version number" in reason:
+            return f"TLS handshake with {where} failed: it does not speak TLS (wrong port, or TLS is off there?)"
+        if "KEY_VALUES_MISMATCH" in code:
+            return f"the TLS client certificate and key given for {where} do not belong together ({reason})"
+        return f"TLS handshake with {where} failed: {reason}"
+    if "Client sent an HTTP request to an HTTPS server" in text:
+        return f"{where} requires TLS: give --tlscacert, --tlscert and --tlskey"
+    if isinstance(root, paramiko.BadHostKeyException):
+        return f"SSH host key of {where} does not match known_hosts: {root}"
+    if isinstance(root, paramiko.SSHException) and "not found in known_hosts" in root_text:
         return f"SSH host key of {where} is unknown; add it to known_hosts or allow unknown host keys"
-    if isinstance(exc, paramiko.AuthenticationException):
-        return f"SSH authentication to {where} failed: {exc}"
-    if isinstance(exc, FileNotFoundError) or "No such file or directory" in text:
+    if isinstance(root, paramiko.AuthenticationException):
+        return f"SSH authentication to {where} failed: {root}"
+    if isinstance(root, paramiko.ssh_exception.NoValidConnectionsError):
+        return f"cannot connect to the SSH server of {where}: {root_text.removeprefix('[Errno None] ')}"
+    if isinstance(root, paramiko.SSHException):
+        return f"SSH connection to {where} failed: {root}"
+    if isinstance(root, FileNotFoundError) or (target.scheme == "unix" and "No such file or directory" in text):
         return f"no Docker engine at {where}: the socket does not exist"
-    if isinstance(exc, PermissionError) or "Permission denied" in text:
+    if isinstance(root, PermissionError) or "Permission denied" in text:
         return f"permission denied on {where}: run as root or as a member of the docker group"
-    if isinstance(exc, requests.exceptions.Timeout) or "timed out" in text.lower():
+    if isinstance(root, ConnectionRefusedError) or "Connection refused" in text:
+        return f"cannot connect to the Docker engine at {where}: connection refused (is dockerd listening there?)"
+    if isinstance(root, TimeoutError | requests.exceptions.Timeout) or "timed out" in text.lower():
         return f"{where} did not answer within {target.timeout:g} s"
-    if isinstance(exc, requests.exceptions.ConnectionError) or "Connection refused" in text:
-        return f"cannot connect to the Docker engine at {where}: {text}"
+    if target.scheme == "ssh" and isinstance(root, ConnectionError | http.client.RemoteDisconnected):
+        return (
+            f"the SSH session to {where} closed before the engine answered "
+            "(is the docker CLI installed there, and may this user reach the daemon?)"
+        )
+    if isinstance(exc, docker.errors.DockerException) and "Invalid bind address" in text:
+        return f"cannot use {where}: the URL must be unix:///path, tcp://host:port or ssh://user@host"
+    if isinstance(root, requests.exceptions.HTTPError) and root.response is not None:
+        return f"{where} answered HTTP {root.response.status_code} to /version: is it a Docker engine?"
     if isinstance(exc, docker.errors.APIError):
         return f"the Docker engine at {where} refused the request: {exc.explanation or exc}"
-    return f"cannot talk to the Docker engine at {where}: {type(exc).__name__}: {text}"
+    if isinstance(root, OSError | requests.exceptions.ConnectionError):
+        return f"cannot connect to the Docker engine at {where}: {root_text}"
+    return f"cannot talk to the Docker engine at {where}: {type(root).__name__}: {root_text}"
 
 
 # -- collection ---------------------------------------------------------------
@@ -214,13 +289,26 @@ class _Gone(Exception):  # noqa: N818 - an internal signal, not an error
     """The object disappeared between listing and fetching it."""
 
 
+class _Lost(Exception):  # noqa: N818 - an internal signal, not an error
+    """The engine stopped answering earlier in this collection: do not wait on it again."""
+
+
+def _is_lost(exc: BaseException) -> bool:
+    """Whether a failure means the engine (or the path to it) is gone, not just this one object."""
+    return isinstance(
+        exc, _Lost | requests.exceptions.ConnectionError | ConnectionError | EOFError | paramiko.SSHException
+    )
+
+
 def _why(exc: BaseException) -> str:
+    if isinstance(exc, _Lost):
+        return "the engine had stopped answering"
     if isinstance(exc, docker.errors.APIError):
         return f"API error {exc.status_code}: {exc.explanation or exc}"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return f"lost the connection to the engine: {exc}"
+        return f"lost the connection to the engine: {_root_cause(exc)}"
     if isinstance(exc, requests.exceptions.Timeout):
-        return f"the engine did not answer in time: {exc}"
+        return f"the engine did not answer in time: {_root_cause(exc)}"
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -232,20 +320,36 @@ def collect_api(
 ) -> ApiParts:
     """Fetch everything the checks need from the Docker API.
 
+    ``progress(kind, done, total)`` is called from the calling thread: once
+    with kind "listed" (done 0) when the containers and images are listed and
+    before any is inspected, then with "container" or "image" as each one is
+    finished.
+
     A container that vanishes between the listing and its inspect is left out
     (and named in ``vanished``). If the engine stops answering, the parts it
     could not finish become missing rather than partial, so no check can PASS
-    on half a list.
+    on half a list; the calls still queued then fail at once instead of each
+    waiting for its timeout.
     """
     parts = ApiParts()
     missing, timings = parts.missing, parts.timings
+    lock = threading.Lock()
+    lost = threading.Event()
 
     def timed(name: str, fn: Callable[[], T]) -> T:
+        if lost.is_set():
+            raise _Lost
         start = time.perf_counter()
         try:
             return fn()
+        except Exception as exc:
+            if _is_lost(exc):
+                lost.set()
+            raise
         finally:
-            timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 4)
+            elapsed = time.perf_counter() - start
+            with lock:
+                timings[name] = round(timings.get(name, 0.0) + elapsed, 4)
 
     try:
         parts.info = timed("info", client.info)
@@ -273,6 +377,8 @@ def collect_api(
         image_rows = lists["images"] or []
         total = len(container_rows) + len(image_rows)
         done = 0
+        if progress:
+            progress("listed", 0, total)
 
         def report(kind: str) -> None:
             nonlocal done
@@ -296,7 +402,7 @@ def collect_api(
             report("container")
         if lists["containers"] is not None:
             if failure:
-                missing["containers"] = f"could not inspect every container ({failure})"
+                missing["containers"] = f"could not examine every container ({failure})"
             else:
                 parts.containers = tuple(got_containers)
         parts.vanished = tuple(vanished)
@@ -313,11 +419,14 @@ def collect_api(
             report("image")
         if lists["images"] is not None:
             if failure:
-                missing["images"] = f"could not inspect every image ({failure})"
+                missing["images"] = f"could not examine every image ({failure})"
             else:
                 parts.images = tuple(got_images)
 
-    _collect_swarm(client, parts, timed)
+    if lost.is_set():
+        parts.missing["swarm"] = "the engine stopped answering during the collection"
+    else:
+        _collect_swarm(client, parts, timed)
     return parts
 
 
@@ -327,6 +436,12 @@ def _row_name(row: dict[str, Any]) -> str:
 
 
 def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapshot:
+    """Inspect, top and diff of one container.
+
+    A part the engine refuses for this container alone is recorded in its
+    ``errors``; losing the engine itself propagates, so the whole list is
+    reported missing rather than quietly incomplete.
+    """
     cid = row["Id"]
     try:
         inspect = client.inspect_container(cid)
@@ -341,7 +456,8 @@ def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapsh
             top = client.top(cid) or {}
         except docker.errors.NotFound:
             errors["top"] = "the container was removed while it was examined"
-        except Exception as exc:
+        except (docker.errors.APIError, requests.exceptions.Timeout) as exc:
+            # e.g. 409 "is not running": it stopped between inspect and top
             errors["top"] = _why(exc)
     else:
         errors["top"] = "the container is not running"
@@ -351,8 +467,10 @@ def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapsh
         )
     except docker.errors.NotFound:
         errors["diff"] = "the container was removed while it was examined"
-    except Exception as exc:
+    except docker.errors.APIError as exc:
         errors["diff"] = _why(exc)
+    except requests.exceptions.Timeout as exc:
+        errors["diff"] = _why(exc)  # a huge diff on a slow disk: this container alone
     name = str(inspect.get("Name") or "").lstrip("/") or cid[:12]
     return ContainerSnapshot(id=cid, name=name, inspect=inspect, running=running, top=top, diff=diff, errors=errors)
 
@@ -367,7 +485,7 @@ def _image(client: docker.APIClient, row: dict[str, Any]) -> ImageSnapshot:
     history: tuple[dict[str, Any], ...] | None = None
     try:
         history = tuple(client.history(iid) or ())
-    except Exception as exc:
+    except docker.errors.APIError as exc:
         errors["history"] = _why(exc)
     tags = tuple(t for t in (inspect.get("RepoTags") or row.get("RepoTags") or ()) if t and t != "<none>:<none>")
     return ImageSnapshot(id=iid, tags=tags, inspect=inspect, history=history, errors=errors)
