@@ -105,7 +105,8 @@ def _target(args: argparse.Namespace) -> Target:
     if args.tlscacert or args.tlscert or args.tlskey:
         tls = TLSOptions(args.tlscacert, args.tlscert, args.tlskey, verify=args.tlsverify)
     elif cert_path and url.startswith("tcp://"):
-        tls = TLSOptions(*(str(Path(cert_path) / n) for n in ("ca.pem", "cert.pem", "key.pem")), verify=args.tlsverify)
+        base = Path(cert_path)
+        tls = TLSOptions(str(base / "ca.pem"), str(base / "cert.pem"), str(base / "key.pem"), verify=args.tlsverify)
     ssh = SSHOptions(
         key_file=args.ssh_key, known_hosts=args.ssh_known_hosts, accept_unknown_host=args.ssh_accept_unknown_host
     )

@@ -9,8 +9,12 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import docker
 
 from dockerbench import __version__
+from dockerbench.collect import facts as facts_mod
 from dockerbench.collect.docker_api import CollectError, SSHOptions, Target, collect_api, connect
 from dockerbench.snapshot import HostFacts, HostSnapshot
 
@@ -100,9 +104,10 @@ def collect_snapshot(
     )
 
 
-def _gather_facts(method: str, client, target: Target, options: CollectOptions, info: dict) -> HostFacts:  # type: ignore[no-untyped-def]
-    from dockerbench.collect import facts as facts_mod
-
+def _gather_facts(
+    method: str, client: docker.APIClient, target: Target, options: CollectOptions, info: dict[str, Any]
+) -> HostFacts:
+    runner: facts_mod.FactRunner
     if method == "local":
         runner = facts_mod.LocalRunner()
     elif method == "probe":
