@@ -122,9 +122,9 @@ def _offenders(
 
 
 def _per_container_info(snap: HostSnapshot, hits: Iterable[Offender], ok_message: str) -> list[Finding]:
-    """INFO once per container (manual recommendations), else a single PASS."""
+    """INFO once per container, else a single INFO: a manual recommendation never passes."""
     found = [info(msg, container_ref(c), **ev) for c, msg, ev in hits]
-    return found or [passed(ok_message, containers=len(snap.audited_containers))]
+    return found or [info(ok_message, containers=len(snap.audited_containers))]
 
 
 def _daemon_security_options(snap: HostSnapshot) -> list[str]:

@@ -1,7 +1,7 @@
 """CIS section 7: Docker Swarm Configuration.
 
-When swarm mode is not active every check passes, as docker-bench-security
-reports it: there is no swarm to configure. The swarm's own settings are only
+When swarm mode is not active the automated checks pass, as docker-bench-security
+reports it: there is no swarm to configure; the manual ones say so as INFO. The swarm's own settings are only
 visible on a manager; on a worker the checks that need them SKIP.
 """
 
@@ -27,11 +27,11 @@ def _swarm_info(snap: HostSnapshot) -> dict[str, Any]:
     return swarm
 
 
-def _inactive(snap: HostSnapshot) -> list[Finding] | None:
-    """A single PASS when swarm mode is off, else None."""
+def _inactive(snap: HostSnapshot, *, manual: bool = False) -> list[Finding] | None:
+    """A single PASS (INFO for a manual recommendation) when swarm mode is off, else None."""
     state = _swarm_info(snap).get("LocalNodeState") or "inactive"
     if state == "inactive":
-        return [passed(NOT_ENABLED, state=state)]
+        return [(info if manual else passed)(NOT_ENABLED, state=state)]
     return None
 
 
@@ -129,7 +129,7 @@ def check_overlay_encryption(snap: HostSnapshot) -> list[Finding]:
 
 
 def check_secret_management(snap: HostSnapshot) -> list[Finding]:
-    if (off := _inactive(snap)) is not None:
+    if (off := _inactive(snap, manual=True)) is not None:
         return off
     services: tuple[dict[str, Any], ...] = require(snap, "services")
     with_secrets = sorted(
@@ -138,7 +138,7 @@ def check_secret_management(snap: HostSnapshot) -> list[Finding]:
         if (((s.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Secrets")
     )
     if with_secrets:
-        return [passed("services use swarm secrets", services_with_secrets=with_secrets, services=len(services))]
+        return [info("services use swarm secrets", services_with_secrets=with_secrets, services=len(services))]
     return [info("no service uses swarm secrets; confirm none needs one", services=len(services))]
 
 
@@ -155,13 +155,13 @@ def check_autolock(snap: HostSnapshot) -> list[Finding]:
 
 
 def check_unlock_key_rotation(snap: HostSnapshot) -> list[Finding]:
-    if (off := _inactive(snap)) is not None:
+    if (off := _inactive(snap, manual=True)) is not None:
         return off
     return [note("rotate the swarm unlock key periodically (docker swarm unlock-key --rotate)")]
 
 
 def check_node_cert_rotation(snap: HostSnapshot) -> list[Finding]:
-    if (off := _inactive(snap)) is not None:
+    if (off := _inactive(snap, manual=True)) is not None:
         return off
     evidence: dict[str, Any] = {}
     if snap.swarm is not None:
@@ -172,7 +172,7 @@ def check_node_cert_rotation(snap: HostSnapshot) -> list[Finding]:
 
 
 def check_ca_rotation(snap: HostSnapshot) -> list[Finding]:
-    if (off := _inactive(snap)) is not None:
+    if (off := _inactive(snap, manual=True)) is not None:
         return off
     evidence: dict[str, Any] = {}
     if snap.swarm is not None:
@@ -182,7 +182,7 @@ def check_ca_rotation(snap: HostSnapshot) -> list[Finding]:
 
 
 def check_plane_separation(snap: HostSnapshot) -> list[Finding]:
-    if (off := _inactive(snap)) is not None:
+    if (off := _inactive(snap, manual=True)) is not None:
         return off
     return [
         info(

@@ -269,8 +269,13 @@ def test_it_lists_published_ports_as_info() -> None:
     assert findings[0].evidence == {"ports": ["127.0.0.1:8080->80/tcp"]}
 
 
-def test_it_passes_open_ports_when_nothing_is_published() -> None:
-    assert verdicts(run("5.9", unpublished("none"))) == [(PASS, None)]
+@pytest.mark.parametrize("check_id", ["5.9", "5.18", "5.19", "5.30"])
+def test_it_never_passes_a_manual_recommendation_even_with_no_container(check_id: str) -> None:
+    assert [(x.status, x.evidence) for x in run(check_id)] == [(INFO, {"containers": 0})]
+
+
+def test_it_reports_open_ports_as_info_when_nothing_is_published() -> None:
+    assert verdicts(run("5.9", unpublished("none"))) == [(INFO, None)]
 
 
 def test_it_warns_for_each_container_bound_to_every_interface() -> None:

@@ -36,10 +36,24 @@ def verdicts(findings: list[Finding]) -> list[tuple[Status, str | None]]:
     return [(x.status, x.object.name if x.object else None) for x in findings]
 
 
-@pytest.mark.parametrize("check_id", ["7.1", "7.2", "7.4", "7.5", "7.6", "7.7", "7.8", "7.9"])
-def test_it_passes_swarm_checks_when_swarm_mode_is_off(check_id: str) -> None:
+@pytest.mark.parametrize(
+    ("check_id", "status"),
+    [
+        ("7.1", PASS),
+        ("7.2", PASS),
+        ("7.5", PASS),
+        ("7.4", INFO),
+        ("7.6", INFO),
+        ("7.7", INFO),
+        ("7.8", INFO),
+        ("7.9", INFO),
+    ],
+)
+def test_it_passes_automated_swarm_checks_and_informs_manual_ones_when_swarm_is_off(
+    check_id: str, status: Status
+) -> None:
     findings = CHECKS[check_id](f.snapshot(swarm=None, missing={"swarm": "swarm mode is inactive"}))
-    assert [(x.status, x.evidence) for x in findings] == [(PASS, {"state": "inactive"})]
+    assert [(x.status, x.evidence) for x in findings] == [(status, {"state": "inactive"})]
 
 
 # -- 7.1 -----------------------------------------------------------------------------
@@ -107,10 +121,10 @@ def test_it_skips_overlay_encryption_when_networks_were_not_collected() -> None:
 # -- 7.4, 7.5 -----------------------------------------------------------------------------
 
 
-def test_it_passes_secret_management_when_services_use_secrets() -> None:
+def test_it_lists_services_that_use_swarm_secrets() -> None:
     api = f.service("api", secrets=[{"SecretName": "db", "SecretID": "s1"}])
     (finding,) = CHECKS["7.4"](manager(services=(api, f.service("web"))))
-    assert (finding.status, finding.evidence["services_with_secrets"]) == (PASS, ["api"])
+    assert (finding.status, finding.evidence["services_with_secrets"]) == (INFO, ["api"])
 
 
 def test_it_reports_info_when_no_service_uses_secrets() -> None:
