@@ -25,7 +25,7 @@ import paramiko
 import paramiko.ssh_exception
 import requests
 from docker.tls import TLSConfig
-from docker.transport.sshconn import SSHHTTPAdapter
+from docker.transport.sshconn import SSHConnectionPool, SSHHTTPAdapter
 
 from dockerbench.snapshot import ContainerSnapshot, DiffEntry, ImageSnapshot
 
@@ -36,6 +36,9 @@ DEFAULT_WORKERS = 8
 # The oldest API we talk to (Docker 20.10 speaks 1.41); used only until the
 # daemon has told us its own version.
 MIN_API_VERSION = "1.41"
+
+# Channels open at once on one SSH connection: below sshd's default MaxSessions of 10.
+SSH_MAX_CHANNELS = 8
 
 _DIFF_KINDS = {0: "C", 1: "A", 2: "D"}
 
@@ -98,7 +101,29 @@ class _SSHAdapter(SSHHTTPAdapter):
     def __init__(self, base_url: str, options: SSHOptions, timeout: float) -> None:
         self._options = options
         self._connect_timeout = timeout
-        super().__init__(base_url, timeout=int(timeout))
+        super().__init__(base_url, timeout=int(timeout), max_pool_size=SSH_MAX_CHANNELS)
+
+    def get_connection(self, url: str, proxies: Any = None) -> SSHConnectionPool:
+        """One pool of at most SSH_MAX_CHANNELS channels for every request.
+
+        The SDK keeps a pool per request URL, each holding its own channel
+        open, so examining a few containers exceeds sshd's MaxSessions (10 by
+        default) and the server refuses channels ("Connect failed"). Requests
+        beyond the limit wait for a free channel instead.
+        """
+        with self.pools.lock:
+            pool = self.pools.get("ssh")
+            if pool:
+                return pool
+            transport = self.ssh_client.get_transport() if self.ssh_client else None
+            if self.ssh_client and not (transport and transport.is_active()):
+                self._connect()
+            pool = SSHConnectionPool(
+                ssh_client=self.ssh_client, timeout=self.timeout, maxsize=self.max_pool_size, host=self.ssh_host
+            )
+            pool.block = True
+            self.pools["ssh"] = pool
+        return pool
 
     def _create_paramiko_client(self, base_url: str) -> None:
         super()._create_paramiko_client(base_url)
@@ -107,17 +132,29 @@ class _SSHAdapter(SSHHTTPAdapter):
         client.load_system_host_keys()
         known_hosts = opts.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
         if os.path.exists(known_hosts):
-            client.load_host_keys(known_hosts)
-        policy = paramiko.AutoAddPolicy() if opts.accept_unknown_host else paramiko.RejectPolicy()
-        client.set_missing_host_key_policy(policy)  # noqa: S507 - only when the user asked for it
+            # Into the in-memory set only: after load_host_keys() paramiko writes every
+            # key it accepts back into the user's file (and drops what it cannot parse).
+            client.get_host_keys().load(known_hosts)
+        client.set_missing_host_key_policy(_TrustThisOnce() if opts.accept_unknown_host else paramiko.RejectPolicy())
         self.ssh_client = client
         if opts.key_file:
             self.ssh_params["key_filename"] = opts.key_file
+            # The key the user named, not whatever ~/.ssh or an agent would offer first.
+            self.ssh_params["look_for_keys"] = False
+            self.ssh_params["allow_agent"] = False
         if not self.ssh_params.get("port"):
             # the SDK passes None on when the URL names no port, which paramiko cannot dial
             self.ssh_params["port"] = opts.port or 22
         self.ssh_params["timeout"] = self._connect_timeout
         self.ssh_params["banner_timeout"] = self._connect_timeout
+        self.ssh_params["auth_timeout"] = self._connect_timeout
+
+
+class _TrustThisOnce(paramiko.MissingHostKeyPolicy):
+    """Accept an unknown host key for this connection only (the user asked for it); never save it."""
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
 
 
 def connect(target: Target) -> docker.APIClient:
