@@ -34,27 +34,35 @@ from dockerbench.results import Status
 from dockerbench.runner import evaluate
 
 
-def floor_sequential(url: str) -> int:
-    """The same API objects as dockerbench fetches, with bare SDK calls in sequence. Returns the call count."""
+def floor_sequential(url: str, split: dict[str, float] | None = None) -> int:
+    """The same API objects as dockerbench fetches, with bare SDK calls in sequence. Returns the call count.
+
+    ``split`` (if given) receives the seconds spent per kind of call.
+    """
+    split = {} if split is None else split
     client = docker.APIClient(base_url=url, version="auto", timeout=30)
-    calls = 2
+    calls = 0
+
+    def call(kind: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            split[kind] = split.get(kind, 0.0) + time.perf_counter() - start
+
     try:
-        client.info()
-        client.version()
-        for row in client.containers(all=True):
-            inspect = client.inspect_container(row["Id"])
-            calls += 1
-            if inspect["State"]["Running"]:
-                client.top(row["Id"])
-                calls += 1
-            client.diff(row["Id"])
-            calls += 2
-        for row in client.images():
-            client.inspect_image(row["Id"])
-            client.history(row["Id"])
-            calls += 2
-        client.networks()
-        calls += 3
+        call("info+version", client.info)
+        call("info+version", client.version)
+        for row in call("lists", client.containers, all=True):
+            if call("inspect", client.inspect_container, row["Id"])["State"]["Running"]:
+                call("top", client.top, row["Id"])
+            call("diff", client.diff, row["Id"])
+        for row in call("lists", client.images):
+            call("images", client.inspect_image, row["Id"])
+            call("images", client.history, row["Id"])
+        call("lists", client.networks)
     finally:
         client.close()
     return calls
@@ -120,8 +128,9 @@ def measure(url: str, size: int, reps: int) -> dict[str, object]:
     rows: dict[str, list[float]] = {"floor": [], "floor_par": [], "api": [], "snapshot": [], "facts": []}
     calls = 0
     snapshot = None
+    split: dict[str, float] = {}
     for _ in range(reps):
-        t, calls = timed(lambda: floor_sequential(url))
+        t, calls = timed(lambda: floor_sequential(url, split))
         rows["floor"].append(t)
         t, _ = timed(lambda: floor_parallel(url))
         rows["floor_par"].append(t)
@@ -160,6 +169,8 @@ def measure(url: str, size: int, reps: int) -> dict[str, object]:
         "errors": statuses.get(Status.ERROR.value, 0),
         "skips": statuses.get(Status.SKIP.value, 0),
         "missing": sorted(snapshot.missing),
+        "floor_split": {k: v / reps for k, v in split.items()},
+        "timings": dict(snapshot.timings),
         **memory,
     }
 
@@ -179,6 +190,12 @@ def print_table(rows: list[dict], reps: int) -> None:
             f"{r['api'] / r['floor']:>5.2f}x {r['snapshot']:>7.3f} {r['snapshot'] / r['floor']:>6.2f}x "
             f"{r['facts']:>7.3f} {r['evaluate_ms']:>8.1f} {r['tracemalloc_peak_mb']:>8.1f} {r['maxrss_mb']:>7.1f}"
         )
+    print("where the floor goes (mean seconds per kind of call):")
+    for r in rows:
+        print(f"  {r['containers']:>4} containers: " + ", ".join(f"{k} {v:.3f}" for k, v in r["floor_split"].items()))
+    print("dockerbench's own timings of the last collect_snapshot (seconds; parts overlap on the thread pool):")
+    for r in rows:
+        print(f"  {r['containers']:>4} containers: " + ", ".join(f"{k} {v:.3f}" for k, v in r["timings"].items()))
     for r in rows:
         print(
             f"  {r['containers']} containers: {r['results']} results ({r['errors']} ERROR, {r['skips']} SKIP); "
