@@ -106,7 +106,8 @@ class ProbeRunner:
       passes a ptrace access check. Our uid matches the daemons' (root), but
       the check also asks that the reader's capabilities cover the target's,
       and dockerd has them all; without SYS_PTRACE the "fds" are unreadable and
-      the serving dockerd can only be told apart by the probe's own ancestry.
+      the serving dockerd can only be told apart by the probe's own ancestry
+      (measured: listing the directory works, every readlink is refused).
     * DAC_READ_SEARCH: root without capabilities is an ordinary user for
       permission checks on files it does not own, so a TLS key or a daemon.json
       under a directory owned by another user with mode 0700 could not be
@@ -184,6 +185,18 @@ class ProbeRunner:
                     api.remove_container(container_id, force=True)
 
 
+def _accept_unknown_policy() -> Any:
+    import paramiko
+
+    class AcceptUnknown(paramiko.MissingHostKeyPolicy):
+        """Accept a host key we do not know, for this connection only (never saved)."""
+
+        def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            return None
+
+    return AcceptUnknown()
+
+
 class SshRunner:
     """facts.sh over SSH (paramiko): ``sh -s`` with the script on stdin.
 
@@ -226,11 +239,12 @@ class SshRunner:
         client = paramiko.SSHClient()
         known = self.known_hosts or os.path.expanduser("~/.ssh/known_hosts")
         if os.path.exists(known):
-            client.load_host_keys(known)
-        if self.accept_unknown_host:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - the user asked for it
-        else:
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            # Into the in-memory set only: load_host_keys() would make paramiko write
+            # every accepted key back to the user's file.
+            client.get_host_keys().load(known)
+        client.set_missing_host_key_policy(
+            _accept_unknown_policy() if self.accept_unknown_host else paramiko.RejectPolicy()
+        )
         explicit_key = self.key_filename is not None or self.pkey is not None
         try:
             client.connect(

@@ -172,7 +172,8 @@ proc() {
 # (seen from its own network namespace).
 sockets() {
     _p=$1
-    _err=$(ls -l "/proc/$_p/fd" 2>&1 >/dev/null)
+    # An fd closed between readdir and readlink is no error; being refused is.
+    _err=$(ls -l "/proc/$_p/fd" 2>&1 >/dev/null | grep -v 'No such file' | head -n 1)
     if [ -n "$_err" ]; then
         echo "fds $_p err $(xs "$_err")"
         return
