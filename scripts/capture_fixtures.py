@@ -66,7 +66,7 @@ PROFILES: dict[str, dict] = {
                 "live-restore": True,
                 "userland-proxy": False,
                 "no-new-privileges": True,
-                "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 64000, "Soft": 64000}},
+                "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 1024}},
             },
             0o644,
         ),
@@ -106,12 +106,11 @@ def daemon(profile: str, spec: dict):
         d.mkdir(parents=True)
     sock = run / "docker.sock"
     sh("ip", "netns", "add", ns)
-    sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+    sh("nsenter", f"--net=/run/netns/{ns}", "ip", "link", "set", "lo", "up")
+    # nsenter, not `ip netns exec`: that remounts /sys and hides the cgroup mounts dockerd needs.
     argv = [
-        "ip",
-        "netns",
-        "exec",
-        ns,
+        "nsenter",
+        f"--net=/run/netns/{ns}",
         "dockerd",
         "--data-root",
         str(base / "data"),
@@ -132,7 +131,7 @@ def daemon(profile: str, spec: dict):
     log = open(run / "dockerd.log", "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
-        client = docker.DockerClient(base_url=f"unix://{sock}", timeout=60)
+        client = docker.DockerClient(base_url=f"unix://{sock}", timeout=60, version="1.41")
         for _ in range(100):
             try:
                 client.ping()
@@ -156,7 +155,7 @@ def daemon(profile: str, spec: dict):
 
 def load_image(client: docker.DockerClient) -> None:
     local = docker.from_env()
-    data = b"".join(local.images.get(IMAGE).save())
+    data = b"".join(local.images.get(IMAGE).save(named=True))
     client.images.load(data)
 
 
