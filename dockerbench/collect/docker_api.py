@@ -8,6 +8,7 @@ Calls run on a small thread pool, and every call has a timeout.
 from __future__ import annotations
 
 import http.client
+import logging
 import os
 import re
 import ssl
@@ -36,6 +37,12 @@ DEFAULT_WORKERS = 8
 # The oldest API we talk to (Docker 20.10 speaks 1.41); used only until the
 # daemon has told us its own version.
 MIN_API_VERSION = "1.41"
+
+# paramiko's transport thread logs a traceback at ERROR when a server does not
+# answer; with no handler configured Python would print it on stderr. The
+# failure reaches the user as a CollectError; an application that configures
+# logging still receives these records.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 # Channels open at once on one SSH connection: below sshd's default MaxSessions of 10.
 SSH_MAX_CHANNELS = 8
@@ -101,7 +108,12 @@ class _SSHAdapter(SSHHTTPAdapter):
     def __init__(self, base_url: str, options: SSHOptions, timeout: float) -> None:
         self._options = options
         self._connect_timeout = timeout
-        super().__init__(base_url, timeout=int(timeout), max_pool_size=SSH_MAX_CHANNELS)
+        try:
+            super().__init__(base_url, timeout=timeout, max_pool_size=SSH_MAX_CHANNELS)
+        except BaseException:
+            if self.ssh_client is not None:
+                self.ssh_client.close()  # a half-open transport would keep its thread alive
+            raise
 
     def get_connection(self, url: str, proxies: Any = None) -> SSHConnectionPool:
         """One pool of at most SSH_MAX_CHANNELS channels for every request.
@@ -162,12 +174,15 @@ def connect(target: Target) -> docker.APIClient:
 
     Raises CollectError with a message an operator can act on.
     """
+    client: docker.APIClient | None = None
     try:
         client = _open(target)
         client.ping()
-    except CollectError:
-        raise
     except Exception as exc:
+        if client is not None:
+            client.close()
+        if isinstance(exc, CollectError):
+            raise
         raise CollectError(describe_connect_error(target, exc)) from exc
     return client
 
@@ -183,7 +198,11 @@ def _open(target: Target) -> docker.APIClient:
         client._custom_adapter = adapter
         client.mount("http+docker://ssh", adapter)
         client.base_url = "http+docker://ssh"
-        client._version = client._retrieve_server_version()
+        try:
+            client._version = client._retrieve_server_version()
+        except BaseException:
+            client.close()  # and with it the SSH connection
+            raise
         return client
     tls: TLSConfig | bool = False
     if target.tls is not None:
@@ -195,6 +214,9 @@ def _open(target: Target) -> docker.APIClient:
         ):
             if path and not os.path.isfile(path):
                 raise CollectError(f"TLS {label} {path} does not exist or is not a file")
+        if bool(opts.client_cert) != bool(opts.client_key):
+            # Either alone would silently connect with no client certificate at all.
+            raise CollectError("mutual TLS needs both a client certificate (--tlscert) and its key (--tlskey)")
         client_cert = (opts.client_cert, opts.client_key) if opts.client_cert and opts.client_key else None
         tls = TLSConfig(client_cert=client_cert, ca_cert=opts.ca_cert, verify=opts.verify)
     if scheme == "tcp" and target.tls is not None:
@@ -276,6 +298,11 @@ def _describe(target: Target, exc: BaseException) -> str:
         return f"SSH authentication to {where} failed: {root}"
     if isinstance(root, paramiko.ssh_exception.NoValidConnectionsError):
         return f"cannot connect to the SSH server of {where}: {root_text.removeprefix('[Errno None] ')}"
+    if isinstance(root, paramiko.SSHException) and (
+        "banner" in root_text.lower() or "No existing session" in root_text
+    ):
+        # paramiko's words when nothing SSH-like answered before the timeout
+        return f"{where} did not answer as an SSH server within {target.timeout:g} s ({root_text})"
     if isinstance(root, paramiko.SSHException):
         return f"SSH connection to {where} failed: {root}"
     if isinstance(root, FileNotFoundError) or (target.scheme == "unix" and "No such file or directory" in text):

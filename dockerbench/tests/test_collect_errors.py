@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from dockerbench.catalog import section_of
 from dockerbench.collect import CollectError, CollectOptions, collect_snapshot
-from dockerbench.collect.docker_api import Target, collect_api, connect
+from dockerbench.collect.docker_api import Target, TLSOptions, collect_api, connect
 from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
@@ -109,6 +110,35 @@ def test_it_reports_a_unix_socket_that_does_not_exist(tmp_path):
     proc = _cli("-H", url, "--facts", "none")
     assert proc.returncode == 2
     _assert_one_clear_line(proc.stderr, "the socket does not exist")
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port on loopback that accepts connections (in the backlog) and never says a word."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "ssh"])
+def test_it_gives_up_on_a_silent_engine_after_the_timeout(silent_port, scheme):
+    url = f"{scheme}://root@127.0.0.1:{silent_port}" if scheme == "ssh" else f"tcp://127.0.0.1:{silent_port}"
+    started = time.monotonic()
+    with pytest.raises(CollectError, match=rf"^{url} did not answer .*within 1 s"):
+        collect_snapshot(Target(url=url, timeout=1), NO_FACTS)
+    assert time.monotonic() - started < 10
+
+    proc = _cli("-H", url, "--timeout", "1", "--facts", "none")
+    assert proc.returncode == 2
+    _assert_one_clear_line(proc.stderr, f"dockerbench: {url} did not answer")
+
+
+def test_it_refuses_a_client_certificate_without_its_key(silent_port, tmp_path):
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not used")
+    with pytest.raises(CollectError, match="needs both a client certificate"):
+        connect(Target(url=f"tcp://127.0.0.1:{silent_port}", tls=TLSOptions(client_cert=str(cert)), timeout=1))
 
 
 def test_it_reports_a_url_it_cannot_use(tmp_path):
