@@ -34,6 +34,7 @@ from benchlib import ROOT, TEST_IMAGE, bench_daemon, log, machine, median, ours,
 
 STATUS_RANK = {"WARN": 0, "ERROR": 1, "SKIP": 2, "NOTE": 3, "INFO": 4, "PASS": 5}
 # docker-bench's JSON is printf-built and breaks on quotes in details; its layout is fixed, so fall back to this.
+_DB_LINE = re.compile(r"^\[(PASS|WARN|INFO|NOTE)\] ([0-9]+(?:\.[0-9]+)+) - ")
 _DB_RESULT = re.compile(r'"id": "([0-9.]+)",\n\s*"desc": ".*",\n\s*"result": "(\w+)"(?:,\n\s*"details": "(.*)")?')
 
 
@@ -51,8 +52,28 @@ def run_docker_bench(checkout: Path, url: str, log_file: Path, checks: str | Non
     return elapsed
 
 
+def newest_dockerd() -> str:
+    """The command line docker-bench reads its daemon flags from: the newest process matching "dockerd"."""
+    pid = subprocess.run(["pgrep", "-f", "-n", "dockerd"], capture_output=True, text=True, check=False).stdout.strip()
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return "none"
+    return f"pid {pid}: " + " ".join(a.decode(errors="replace") for a in argv if a)
+
+
+def text_verdicts(log_file: Path) -> dict[str, str]:
+    """id -> status as docker-bench prints it in its text log, which its JSON does not always repeat."""
+    out = {}
+    for line in log_file.read_text(errors="replace").splitlines():
+        m = _DB_LINE.match(line)
+        if m:
+            out.setdefault(m.group(2), m.group(1))
+    return out
+
+
 def docker_bench_results(log_file: Path) -> dict[str, dict]:
-    """id -> {"status", "items"} from docker-bench's JSON log."""
+    """id -> {"status", "json_status", "items"}: the verdict docker-bench prints, and what its JSON log says."""
     text = Path(str(log_file) + ".json").read_text(errors="replace")
     out: dict[str, dict] = {}
     try:
@@ -65,6 +86,10 @@ def docker_bench_results(log_file: Path) -> dict[str, dict]:
             details = m.group(3) or ""
             items = details.split(": ", 1)[1].split() if ": " in details else []
             out[m.group(1)] = {"status": m.group(2), "items": items, "details": details}
+    printed = text_verdicts(log_file)
+    for check_id, r in out.items():
+        r["json_status"] = r["status"]
+        r["status"] = printed.get(check_id, r["status"])
     return out
 
 
@@ -149,7 +174,9 @@ def main() -> int:
                     bench_names = {n.lstrip("/") for c in ours(client) for n in c.get("Names") or ()}
                     db_log = work / f"docker-bench-{size}.log"
                     log(f"{size} containers: docker-bench-security ...")
+                    judged = {newest_dockerd()}
                     db_time = run_docker_bench(copy, url, db_log, args.checks, args.shell)
+                    judged.add(newest_dockerd())
                     log(f"  docker-bench took {db_time:.1f} s; dockerbench x{args.reps} ...")
                     us_json = work / f"dockerbench-{size}.json"
                     us_times = [run_dockerbench(url, us_json, "local") for _ in range(args.reps)]
@@ -185,6 +212,11 @@ def main() -> int:
                         + [f"dockerbench --facts probe: {i} names the probe {n}" for i, n in probe_warns_probe(probe)],
                         "probe_vs_local": probe_differs,
                         "leftover_containers": leftovers,
+                        "json_vs_text": [
+                            (i, r["json_status"], r["status"]) for i, r in db.items() if r["json_status"] != r["status"]
+                        ],
+                        "newest_dockerd": sorted(judged),
+                        "url": url,
                     }
                     if args.keep:
                         args.keep.mkdir(parents=True, exist_ok=True)
@@ -249,6 +281,14 @@ def report(rows: list[dict], comparisons: dict[int, dict], started: dt.datetime,
                 print(f"  {check_id}: local {local}, probe {probe}")
         else:
             print("--facts probe gives the same verdicts as --facts local")
+        if comp["json_vs_text"]:
+            print("docker-bench prints one verdict and logs another in its JSON (the printed one is compared):")
+            for check_id, in_json, printed in comp["json_vs_text"]:
+                print(f"  {check_id}: printed {printed}, JSON {in_json}")
+        socket_path = comp["url"].removeprefix("unix://")
+        for line in comp["newest_dockerd"]:
+            if socket_path not in line:
+                print(f"docker-bench read the flags of another dockerd (the newest one): {line}")
         if comp["leftover_containers"]:
             print(f"containers left on the daemon besides ours: {comp['leftover_containers']}")
 
