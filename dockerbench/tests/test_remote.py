@@ -5,6 +5,7 @@ by the test (remote_fixtures.tls_engine); the sshd runs on loopback and its
 sessions reach that same dockerd, so every assertion on DockerRootDir proves
 the audit really went to the remote engine and not to the host's.
 """
+# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -17,13 +18,18 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+# Before the first import of it, so its asserts are rewritten and pytest can take it as a plugin
+# (hence the imports below it: E402 waived file-wide).
+pytest.register_assert_rewrite("dockerbench.tests.remote_fixtures")
+
 from dockerbench.collect import CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions, connect
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
-from dockerbench.tests.remote_fixtures import TEST_IMAGE, Sshd, TlsEngine, ssh_engine, tls_engine
+from dockerbench.tests.remote_fixtures import TEST_IMAGE, Sshd, TlsEngine
 
-__all__ = ["ssh_engine", "tls_engine"]  # pytest fixtures, imported for this module
+# tls_engine and ssh_engine: session fixtures shared with test_collect_errors.py (one daemon per run).
+pytest_plugins = ["dockerbench.tests.remote_fixtures"]
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
