@@ -119,6 +119,26 @@ def compare(db: dict[str, dict], us: dict[str, dict]) -> tuple[list[tuple[str, s
     return agree, differ
 
 
+def offenders(db: dict[str, dict], us: dict[str, dict], agree: list[tuple[str, str, str]]) -> list[str]:
+    """For checks both WARN: do both name the same containers/images? Lines for the ones that do not."""
+    lines = []
+    for check_id, theirs, _ in agree:
+        items = {i.strip("[]") for i in db[check_id]["items"]}
+        if theirs != "WARN" or not items:
+            continue
+        mine = {
+            (r.get("object") or {}).get("name") or (r.get("object") or {}).get("id")
+            for r in us[check_id]["results"]
+            if r["status"] == "WARN"
+        }
+        if items != mine:
+            only_db, only_us = sorted(items - mine), sorted(mine - items)
+            lines.append(
+                f"{check_id}: only docker-bench {only_db[:5]} ({len(only_db)}), only us {only_us[:5]} ({len(only_us)})"
+            )
+    return lines
+
+
 def foreign_objects(db: dict[str, dict], us: dict[str, dict], bench_names: set[str], image_ids: set[str]) -> list[str]:
     """Containers or images named in a WARN that the benchmark did not create: docker-bench's or our own probes."""
     lines = []
@@ -211,6 +231,7 @@ def main() -> int:
                         "foreign": foreign_objects(db, us, bench_names, image_ids)
                         + [f"dockerbench --facts probe: {i} names the probe {n}" for i, n in probe_warns_probe(probe)],
                         "probe_vs_local": probe_differs,
+                        "offenders": offenders(db, us, agree),
                         "leftover_containers": leftovers,
                         "json_vs_text": [
                             (i, r["json_status"], r["status"]) for i, r in db.items() if r["json_status"] != r["status"]
@@ -272,6 +293,10 @@ def report(rows: list[dict], comparisons: dict[int, dict], started: dt.datetime,
         for check_id, theirs, mine in comp["differ"]:
             print(f"{check_id:<8} {theirs:<13} {mine:<12}")
         print("agree: " + " ".join(f"{i}={s}" for i, s, _ in comp["agree"]))
+        warned = sum(1 for _, theirs, _ in comp["agree"] if theirs == "WARN")
+        print(f"offending objects of the {warned} checks both WARN: " + ("same" if not comp["offenders"] else "differ"))
+        for line in comp["offenders"]:
+            print(f"  {line}")
         print("WARNs naming a container or image the benchmark did not create:")
         for line in comp["foreign"] or ["  none"]:
             print(f"  {line}")
