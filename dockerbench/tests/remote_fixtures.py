@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -204,7 +204,6 @@ class Dockerd:
     ns: Netns
     tcp_url: str | None = None
     proc: subprocess.Popen[bytes] | None = None
-    created: list[str] = field(default_factory=list)
 
     @property
     def data_root(self) -> Path:
