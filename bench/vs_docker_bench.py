@@ -223,6 +223,10 @@ def main() -> int:
                             "common": len(agree) + len(differ),
                             "agree": len(agree),
                             "only_docker_bench": sorted(set(db) - set(us)),
+                            # A part dockerbench could not collect makes its time and verdicts incomparable.
+                            "missing": {
+                                k: v for k, v in json.loads(us_json.read_text())["missing"].items() if k != "swarm"
+                            },
                         }
                     )
                     comparisons[size] = {
@@ -287,6 +291,9 @@ def report(rows: list[dict], comparisons: dict[int, dict], started: dt.datetime,
             f"{r['containers']:>10} {r['docker_bench_s']:>14.2f} {r['dockerbench_s']:>13.2f} {ratio:>6.0f}x "
             f"{r['dockerbench_probe_s']:>8.2f} {r['agree']:>6}/{r['common']:<6}"
         )
+    for r in rows:
+        for part, why in r["missing"].items():
+            print(f"!! {r['containers']} containers: dockerbench did not collect {part}: {why[:150]}")
     for size, comp in comparisons.items():
         print(f"\n== {size} containers: {len(comp['agree'])} agree, {len(comp['differ'])} differ")
         print(f"{'id':<8} {'docker-bench':<13} {'dockerbench':<12}")
