@@ -117,7 +117,7 @@ def _gather_facts(
         if not url:
             raise CollectError("--facts ssh needs --ssh-url for an engine not reached over ssh://")
         parsed = urllib.parse.urlsplit(url if "://" in url else "ssh://" + url)
-        runner = facts_mod.SshRunner(
+        ssh = facts_mod.SshRunner(
             host=parsed.hostname or "",
             port=parsed.port or options.ssh.port or 22,
             user=parsed.username or getpass.getuser(),
@@ -126,6 +126,8 @@ def _gather_facts(
             accept_unknown_host=options.ssh.accept_unknown_host,
             timeout=target.timeout,
         )
+        with ssh:  # the SSH connection is closed whatever happens
+            return facts_mod.gather_facts(ssh, endpoint=target.url, info=info)
     else:
         raise CollectError(f"unknown facts method {method!r}; use one of {', '.join(FACT_METHODS)}")
     return facts_mod.gather_facts(runner, endpoint=target.url, info=info)
