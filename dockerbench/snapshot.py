@@ -76,16 +76,23 @@ class HostFacts:
     ``data-root``, ``docker-sock``, ``containerd-sock``, ``containerd-config``,
     ``tlscacert``, ``tlscert``, ``tlskey``, ``bin:dockerd``, ``bin:containerd``,
     ``bin:containerd-shim``, ``bin:containerd-shim-runc-v1``,
-    ``bin:containerd-shim-runc-v2``, ``bin:runc``. A role is absent when this
-    host has no such path (for example no systemd units).
+    ``bin:containerd-shim-runc-v2``, ``bin:runc``, ``containerd-dir`` (/run/containerd).
+    A role is absent when this host has no such path (for example no systemd units).
     """
 
     method: str  # "local", "probe" or "ssh"
     hostname: str = ""
     dockerd: ProcessFact | None = None
     # How the serving dockerd was told apart: "socket" (it holds the audited
-    # socket), "data-root", "only" (the one dockerd running), or "" (not found).
+    # socket: a unix socket, or the tcp port of a tcp endpoint), "probe" (the
+    # probe container's own containerd-shim leads to it), "data-root" (its data
+    # root is the one docker info reports), "only" (the one dockerd running), or
+    # "" (not found).
     dockerd_match: str = ""
+    # The DOCKER_* variables of the serving dockerd's own environment
+    # (/proc/<pid>/environ): DOCKER_TLS_VERIFY turns --tlsverify on, DOCKER_CERT_PATH
+    # moves its default TLS files.
+    dockerd_environment: dict[str, str] = field(default_factory=dict)
     containerd: ProcessFact | None = None
     roles: dict[str, str] = field(default_factory=dict)
     files: dict[str, FileFact] = field(default_factory=dict)  # keyed by path
@@ -94,10 +101,16 @@ class HostFacts:
     # Loaded audit rules (auditctl -l), else the rules files; None: unreadable.
     audit_rules: tuple[str, ...] | None = None
     audit_source: str = ""
-    # Members of the docker group (explicit members plus users whose primary
-    # group it is); None when the host has no such group information.
+    # Members of the group dockerd gives its sockets to (docker_group_name: "docker",
+    # or its -G/--group or daemon.json "group"): explicit members plus users whose
+    # primary group it is. () when the host has no such group; None when /etc/group
+    # could not be read (errors["docker-group"] says why).
     docker_group: tuple[str, ...] | None = None
+    docker_group_name: str = "docker"
     registry_certs: tuple[str, ...] = ()  # files under /etc/docker/certs.d
+    # The DOCKER_* variables of the host's /etc/environment, what every login shell
+    # gets (DOCKER_CONTENT_TRUST, for 4.5). {} when the file is missing; when it could
+    # not be read, errors["environment"] says why.
     environment: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 

@@ -20,9 +20,9 @@ that are not UTF-8 show up as lone surrogates. Print such strings with
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
+import secrets
 import shlex
 import stat as stat_module
 import subprocess
@@ -39,8 +39,11 @@ DEFAULT_SOCK = "/var/run/docker.sock"
 DEFAULT_EXEC_ROOT = "/var/run/docker"
 SYSTEM_CONTAINERD_SOCK = "/run/containerd/containerd.sock"
 DEFAULT_CONTAINERD_CONFIG = "/etc/containerd/config.toml"
+RUN_CONTAINERD = "/run/containerd"  # the directory CIS 1.1.4 names
+ETC_ENVIRONMENT = "/etc/environment"
+DEFAULT_GROUP = "docker"  # dockerd's --group
 PROBE_ROOT = "/host"
-# dockerd's defaults when TLS is on but a path is not given ($DOCKER_CERT_PATH or ~/.docker of root).
+# dockerd's defaults when TLS is on but a path is not given (in _cert_dir).
 TLS_DEFAULTS = {"tlscacert": "ca.pem", "tlscert": "cert.pem", "tlskey": "key.pem"}
 
 
@@ -154,10 +157,13 @@ class ProbeRunner:
             log_config={"Type": "json-file", "Config": {}},
             userns_mode="host",
         )
-        container_id = ""
+        # Named up front, so it can be removed even when the answer to "create" is lost.
+        name = f"dockerbench-probe-{secrets.token_hex(6)}"
+        created_id = ""
         try:
             created = api.create_container(
                 self.image,
+                name=name,
                 entrypoint=["sh"],
                 command=["-c", script_text(), "dockerbench-facts", PROBE_ROOT, *args],
                 user="0:0",
@@ -165,24 +171,33 @@ class ProbeRunner:
                 network_disabled=True,
                 host_config=host_config,
             )
-            container_id = created["Id"]
-            api.start(container_id)
+            created_id = created["Id"]
+            api.start(created_id)
             try:
-                result = api.wait(container_id, timeout=self.timeout)
+                result = api.wait(created_id, timeout=self.timeout)
             except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as exc:
                 raise FactsError(f"the probe container did not finish within {self.timeout:g} s") from exc
-            out = api.logs(container_id, stdout=True, stderr=False)
+            out = api.logs(created_id, stdout=True, stderr=False)
             code = result.get("StatusCode")
             if code != 0:
-                err = api.logs(container_id, stdout=False, stderr=True)
+                err = api.logs(created_id, stdout=False, stderr=True)
                 raise FactsError(f"the fact script failed in the probe container ({code}): {_tail(err)}")
             return bytes(out)
-        except docker.errors.DockerException as exc:
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise FactsError(f"the probe container failed: {exc}") from exc
         finally:
-            if container_id:
-                with contextlib.suppress(docker.errors.NotFound):
-                    api.remove_container(container_id, force=True)
+            self._remove(created_id or name)
+
+    def _remove(self, container: str) -> None:
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            self.api.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            pass  # never created, or already gone
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise FactsError(f"could not remove the probe container {container}: {exc}") from exc
 
 
 def _accept_unknown_policy() -> Any:
@@ -335,6 +350,15 @@ class Listener:
     port: int | None = None  # tcp
 
 
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group as the host's /etc/group has it, found by the name (or gid) asked for."""
+
+    name: str
+    gid: str
+    members: tuple[str, ...]  # explicit members, then users whose primary group it is
+
+
 @dataclass
 class Discovery:
     """The script's output, parsed but not yet interpreted."""
@@ -347,6 +371,9 @@ class Discovery:
     fd_errors: dict[int, str] = field(default_factory=dict)
     fds_read: set[int] = field(default_factory=set)
     listeners: list[Listener] = field(default_factory=list)
+    # Each dockerd's DOCKER_* variables by pid; env_errors: why a dockerd's could not be read.
+    environments: dict[int, dict[str, str]] = field(default_factory=dict)
+    env_errors: dict[int, str] = field(default_factory=dict)
     hostname: str = ""
     mounts: tuple[MountFact, ...] | None = None
     mounts_error: str = ""
@@ -355,10 +382,11 @@ class Discovery:
     audit_text: str | None = None  # auditctl -l
     audit_files: dict[str, str] = field(default_factory=dict)
     audit_errors: dict[str, str] = field(default_factory=dict)
-    group_error: str = ""
-    docker_gid: str | None = None
-    docker_members: list[str] = field(default_factory=list)
-    docker_primary: list[str] = field(default_factory=list)
+    # Groups asked for, by the name asked: a GroupRecord, None (no such group) or an error text.
+    groups: dict[str, GroupRecord | None | str] = field(default_factory=dict)
+    # The DOCKER_* lines of /etc/environment; None: the file is missing; envfile_error: unreadable.
+    envfile: str | None = None
+    envfile_error: str = ""
     stats: dict[str, FileFact] = field(default_factory=dict)
     reads: dict[str, str] = field(default_factory=dict)
     read_errors: dict[str, str] = field(default_factory=dict)
@@ -368,10 +396,34 @@ class Discovery:
     canonical: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # malformed lines
 
+    def merge(self, other: Discovery) -> None:
+        """Add what a later fetch run found."""
+        self.stats.update(other.stats)
+        for path, text in other.reads.items():
+            self.reads[path] = text
+            self.read_errors.pop(path, None)
+        for path, error in other.read_errors.items():
+            self.read_errors[path] = error
+            self.reads.pop(path, None)
+        self.groups.update(other.groups)
+        self.canonical.update(other.canonical)
+        self.problems.extend(other.problems)
+
+
+# Plain fields: the script sends these characters as they are, anything else in hex.
+_PLAIN = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._:@,+=-")
+
+
+def _field(raw: bytes) -> str:
+    """Encode bytes as the script's fields are encoded (for tokens)."""
+    return "=" + raw.decode("ascii") if all(c in _PLAIN for c in raw) else "x" + raw.hex()
+
 
 def _b(word: str) -> bytes:
+    if word.startswith("="):
+        return word[1:].encode("ascii")
     if not word.startswith("x"):
-        raise ValueError(f"expected a hex field, got {word[:20]!r}")
+        raise ValueError(f"expected a field, got {word[:20]!r}")
     return bytes.fromhex(word[1:])
 
 
@@ -379,11 +431,23 @@ def _s(word: str) -> str:
     return _b(word).decode("utf-8", "surrogateescape")
 
 
-def _argv(word: str) -> tuple[str, ...]:
-    raw = _b(word)
-    if raw.endswith(b"\0"):
-        raw = raw[:-1]
-    return tuple(a.decode("utf-8", "surrogateescape") for a in raw.split(b"\0")) if raw else ()
+def _text(data: bytes | None) -> str:
+    if data is None:
+        raise ValueError("the record has no data")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _grep_records(data: bytes | None, name: str) -> dict[int, list[bytes]]:
+    """Split ``grep -a -z -H`` output over /proc/<pid>/<name> files: the records of each pid, in order."""
+    out: dict[int, list[bytes]] = {}
+    prefix = b"/proc/"
+    tail = f"/{name}:".encode()
+    for record in (data or b"").split(b"\0")[:-1]:
+        head, sep, rest = record.partition(tail)
+        if not sep or not head.startswith(prefix) or not head[len(prefix) :].isdigit():
+            raise ValueError(f"unexpected {name} record {record[:40]!r}")
+        out.setdefault(int(head[len(prefix) :]), []).append(rest)
+    return out
 
 
 _KINDS = {
@@ -430,24 +494,58 @@ def _stat_record(path: str, w: list[str]) -> FileFact:
     return FileFact(path, False, error=_s(w[1]) if len(w) > 1 else "unknown error")
 
 
+@dataclass
+class _Pending:
+    """Records whose meaning needs the whole output (command lines come in one blob)."""
+
+    anc: list[tuple[int, int]] = field(default_factory=list)
+    procs: list[tuple[int, int, str]] = field(default_factory=list)
+    cmdlines: dict[int, list[bytes]] = field(default_factory=dict)
+    group_members: dict[str, list[str]] = field(default_factory=dict)
+
+
 def parse_output(data: bytes) -> Discovery:
     """Parse what facts.sh printed. Malformed lines are noted in ``problems``, never fatal."""
     disc = Discovery()
-    lines = data.decode("ascii", "replace").split("\n")
-    if not lines or lines[0].strip() != "v 1":
+    lines = data.split(b"\n")
+    if not lines or lines[0].strip() != b"v 2":
         raise FactsError(f"the fact script printed no recognisable output: {_tail(data[:200])}")
-    for number, line in enumerate(lines[1:], start=2):
+    pending = _Pending()
+    i, count = 1, len(lines)
+    while i < count:
+        line, number = lines[i], i + 1
+        i += 1
         if not line:
             continue
-        tag, *w = line.split(" ")
+        if line.startswith(b" "):
+            disc.problems.append(f"line {number}: data outside a record")
+            continue
+        tag, *w = line.decode("ascii", "replace").split(" ")
+        blob: bytes | None = None
         try:
-            _parse_line(disc, tag, w)
+            if w and w[-1] == "+":
+                # The record's data: od lines up to the next record.
+                start = i
+                while i < count and lines[i].startswith(b" "):
+                    i += 1
+                w = w[:-1]
+                blob = bytes.fromhex(b"".join(lines[start:i]).decode("ascii"))
+            _parse_line(disc, pending, tag, w, blob)
         except (ValueError, IndexError) as exc:
             disc.problems.append(f"line {number} ({tag}): {exc}")
+    argv = {pid: tuple(a.decode("utf-8", "surrogateescape") for a in args) for pid, args in pending.cmdlines.items()}
+    disc.ancestry = [ProcRecord(pid, ppid, "", argv.get(pid, ())) for pid, ppid in pending.anc]
+    disc.procs = [ProcRecord(pid, ppid, kind, argv.get(pid, ())) for pid, ppid, kind in pending.procs]
+    for name, members in pending.group_members.items():
+        group = disc.groups.get(name)
+        if isinstance(group, GroupRecord):
+            disc.groups[name] = GroupRecord(group.name, group.gid, tuple(dict.fromkeys([*group.members, *members])))
     return disc
 
 
-def _parse_line(disc: Discovery, tag: str, w: list[str]) -> None:  # noqa: C901 - one branch per record
+def _parse_line(  # noqa: C901 - one branch per record
+    disc: Discovery, pending: _Pending, tag: str, w: list[str], blob: bytes | None
+) -> None:
     if tag == "root":
         disc.root = _s(w[0])
     elif tag == "end":
@@ -455,9 +553,22 @@ def _parse_line(disc: Discovery, tag: str, w: list[str]) -> None:  # noqa: C901 
     elif tag == "self":
         disc.self_pid = int(w[0])
     elif tag == "anc":
-        disc.ancestry.append(ProcRecord(int(w[0]), int(w[1]), "", _argv(w[2])))
+        pending.anc.append((int(w[0]), int(w[1])))
     elif tag == "proc":
-        disc.procs.append(ProcRecord(int(w[0]), int(w[1]), w[2], _argv(w[3])))
+        pending.procs.append((int(w[0]), int(w[1]), w[2]))
+    elif tag == "cmdlines":
+        pending.cmdlines.update(_grep_records(blob, "cmdline"))
+    elif tag == "env":
+        if w[1] == "ok":
+            disc.environments.setdefault(int(w[0]), {})
+        else:
+            disc.env_errors[int(w[0])] = _s(w[2])
+    elif tag == "environs":
+        for pid, records in _grep_records(blob, "environ").items():
+            env = disc.environments.setdefault(pid, {})
+            for record in records:
+                key, _, value = record.decode("utf-8", "surrogateescape").partition("=")
+                env[key] = value
     elif tag == "fds":
         if w[1] == "ok":
             disc.fds_read.add(int(w[0]))
@@ -474,39 +585,47 @@ def _parse_line(disc: Discovery, tag: str, w: list[str]) -> None:  # noqa: C901 
         disc.hostname = _s(w[0]).strip()
     elif tag == "mounts":
         if w[0] == "ok":
-            disc.mounts = parse_mounts(_s(w[1]))
+            disc.mounts = parse_mounts(_text(blob))
         else:
             disc.mounts_error = _s(w[1])
     elif tag == "audit":
         disc.audit_source = w[0]
         if w[0] == "auditctl":
-            disc.audit_text = _s(w[1])
+            disc.audit_text = _text(blob)
         else:
             disc.audit_note = _s(w[1])
     elif tag == "auditfile":
         if w[1] == "ok":
-            disc.audit_files[_s(w[0])] = _s(w[2])
+            disc.audit_files[_s(w[0])] = _text(blob)
         else:
             disc.audit_errors[_s(w[0])] = _s(w[2])
-    elif tag == "groupfile":
-        if w[0] != "ok":
-            disc.group_error = _s(w[1])
-    elif tag == "dgroup":
-        disc.docker_gid = _s(w[0])
-        disc.docker_members.extend(m for m in _s(w[1]).split(",") if m)
-    elif tag == "dprimary":
-        disc.docker_primary.append(_s(w[0]))
+    elif tag == "group":
+        name = _s(w[0])
+        if w[1] == "ok":
+            members = tuple(m for m in _s(w[4]).split(",") if m)
+            disc.groups[name] = GroupRecord(_s(w[2]), w[3], members)
+        elif w[1] == "none":
+            disc.groups[name] = None
+        else:
+            disc.groups[name] = _s(w[2])
+    elif tag == "gprimary":
+        pending.group_members.setdefault(_s(w[0]), []).append(_s(w[1]))
+    elif tag == "envfile":
+        if w[0] == "ok":
+            disc.envfile = _s(w[1])
+        elif w[0] != "missing":
+            disc.envfile_error = _s(w[1])
     elif tag == "stat":
         path = _s(w[0])
         disc.stats[path] = _stat_record(path, w[1:])
     elif tag == "read":
         path = _s(w[0])
         if w[1] == "ok":
-            disc.reads[path] = _s(w[2])
-        elif w[1] == "missing":
-            disc.read_errors[path] = "missing"
+            disc.reads[path] = _text(blob)
+            disc.read_errors.pop(path, None)
         else:
-            disc.read_errors[path] = _s(w[2])
+            disc.read_errors[path] = "missing" if w[1] == "missing" else _s(w[2])
+            disc.reads.pop(path, None)
     elif tag == "unit":
         disc.units[w[0]] = _s(w[1])
     elif tag == "bin":
@@ -520,7 +639,7 @@ def _parse_line(disc: Discovery, tag: str, w: list[str]) -> None:  # noqa: C901 
 
 
 def _token(kind: str, path: str) -> str:
-    return kind + path.encode("utf-8", "surrogateescape").hex()
+    return kind + _field(path.encode("utf-8", "surrogateescape"))
 
 
 # -- the endpoint and the daemon that serves it --------------------------------
@@ -689,40 +808,70 @@ def _audit_rules(disc: Discovery, errors: dict[str, str]) -> tuple[tuple[str, ..
     return tuple(rules), "files"
 
 
-def _docker_group(disc: Discovery, errors: dict[str, str]) -> tuple[str, ...] | None:
-    if disc.group_error:
-        errors["docker-group"] = disc.group_error
+def _docker_group(disc: Discovery, name: str, errors: dict[str, str]) -> tuple[str, ...] | None:
+    group = disc.groups.get(name, "the fact script did not report the group")
+    if isinstance(group, str):
+        errors["docker-group"] = f"group {name}: {group}"
         return None
-    members: list[str] = []
-    for name in [*disc.docker_members, *disc.docker_primary]:
-        if name not in members:
-            members.append(name)
-    return tuple(members)
+    return group.members if group is not None else ()
+
+
+def parse_environment_file(text: str) -> dict[str, str]:
+    """The DOCKER_* variables of /etc/environment, read as pam_env reads it.
+
+    ``KEY=VALUE`` lines; leading blanks, an ``export`` prefix and ``#`` comments
+    (to the end of the line) are ignored; the key is letters, digits and ``_``;
+    a quote that opens the value is dropped, and so is a quote that ends it.
+    """
+    env: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.lstrip(" \t")
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        line = line.partition("#")[0]
+        key, eq, value = line.partition("=")
+        if not eq or not key or not all(c.isascii() and (c.isalnum() or c == "_") for c in key):
+            continue
+        if value[:1] in ("'", '"'):
+            value = value[1:]
+            if value[-1:] in ("'", '"'):
+                value = value[:-1]
+        if key.startswith("DOCKER_"):
+            env[key] = value
+    return env
+
+
+def _swarm_state_path(data_root: str) -> str:
+    # Where dockerd keeps the swarm's listen and advertise addresses (check 7.2 reads it there).
+    return data_root.rstrip("/") + "/swarm/docker-state.json"
 
 
 def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> HostFacts:
     """Gather the host facts of the daemon serving ``endpoint`` (whose ``docker info`` is ``info``).
 
-    Runs the script once to discover (and stat the paths that can be guessed
-    up front), and once more only for paths learnt from the daemon's
-    configuration. Raises FactsError only when the discovery itself fails;
-    anything else that fails is recorded in ``HostFacts.errors``.
+    Runs the script once to discover (and stat and read the paths that can be
+    guessed up front), and once more only for what the daemon's configuration
+    names beyond that (TLS files, another --group, a config file elsewhere).
+    Raises FactsError only when the discovery itself fails; anything else that
+    fails is recorded in ``HostFacts.errors``.
     """
     method = getattr(runner, "method", "local")
     ep = parse_endpoint(endpoint)
     root_dir = str(info.get("DockerRootDir") or "")
+    swarm_active = (info.get("Swarm") or {}).get("LocalNodeState") == "active"
     guessed = [p for p in (root_dir, ep.socket_path, DEFAULT_SOCK) if p]
     guessed += [posixpath.join(DEFAULT_EXEC_ROOT, "containerd", "containerd.sock"), SYSTEM_CONTAINERD_SOCK]
-    guessed += [DEFAULT_CONTAINERD_CONFIG]
+    # The config files of a system containerd and of one dockerd runs itself.
+    guessed += [DEFAULT_CONTAINERD_CONFIG, posixpath.join(DEFAULT_EXEC_ROOT, "containerd", "containerd.toml")]
     tokens = [_token("s", p) for p in dict.fromkeys(guessed)]
     if ep.socket_path:
         tokens.append(_token("c", ep.socket_path))
+    if swarm_active and root_dir:
+        tokens.append(_token("r", _swarm_state_path(root_dir)))
     disc = parse_output(runner.run(["discover", *tokens]))
     errors: dict[str, str] = {}
     if not disc.complete:
         errors["script"] = "the fact script's output ended early; some facts are missing"
-    if disc.problems:
-        errors["parse"] = "; ".join(disc.problems[:5])
 
     # Each dockerd's configuration as far as its command line tells (for picking).
     configs = {p.pid: effective(p.argv, None) for p in disc.procs if p.kind == "dockerd"}
@@ -736,16 +885,18 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
     argv = dockerd.argv if dockerd else ()
     config_file = effective(argv, None).config_file
     if config_file not in disc.reads and config_file not in disc.read_errors:
-        extra = parse_output(runner.run(["fetch", _token("r", config_file), _token("s", config_file)]))
-        disc.reads.update(extra.reads)
-        disc.read_errors.update(extra.read_errors)
-        disc.stats.update(extra.stats)
+        disc.merge(parse_output(runner.run(["fetch", _token("r", config_file), _token("s", config_file)])))
     daemon_json = disc.reads.get(config_file)
     if config_file in disc.read_errors and disc.read_errors[config_file] != "missing":
         errors["daemon.json"] = f"{config_file}: {disc.read_errors[config_file]}"
     config = effective(argv, daemon_json)
     if config.errors:
         errors["daemon-config"] = "; ".join(config.errors)
+    dockerd_env: dict[str, str] = {}
+    if dockerd is not None:
+        if dockerd.pid in disc.env_errors:
+            errors["dockerd-environment"] = f"/proc/{dockerd.pid}/environ: {disc.env_errors[dockerd.pid]}"
+        dockerd_env = dict(sorted(disc.environments.get(dockerd.pid, {}).items()))
 
     containerds = [p for p in disc.procs if p.kind == "containerd"]
     managed = [c for c in containerds if dockerd and c.ppid == dockerd.pid]
@@ -757,13 +908,15 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
     roles["docker-sock"] = _docker_sock(ep, config, disc)
     containerd_sock = _containerd_address_of(config, bool(managed))
     roles["containerd-sock"] = containerd_sock
+    roles["containerd-dir"] = RUN_CONTAINERD
     containerd = _pick_containerd(disc, containerd_sock, managed, containerds)
     containerd_config = _flag_value(containerd.argv, "--config", "-c") if containerd else None
     roles["containerd-config"] = containerd_config or DEFAULT_CONTAINERD_CONFIG
+    uses_tls = _uses_tls(config, dockerd_env)
     for key in ("tlscacert", "tlscert", "tlskey"):
         value = config.get(key)
-        if not value and _uses_tls(config):
-            value = f"/root/.docker/{TLS_DEFAULTS[key]}"
+        if not value and uses_tls:
+            value = posixpath.join(_cert_dir(dockerd_env), TLS_DEFAULTS[key])
         if value:
             roles[key] = str(value)
     for unit, path in disc.units.items():
@@ -771,13 +924,21 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
     for name, path in disc.binaries.items():
         roles[f"bin:{name}"] = path
 
-    wanted = [p for p in dict.fromkeys([*roles.values(), *disc.certs]) if p not in disc.stats]
-    if wanted:
+    # dockerd gives its unix sockets to this group (-G/--group, daemon.json "group").
+    group_name = str(config.get("group") or DEFAULT_GROUP)
+    swarm_state = _swarm_state_path(roles["data-root"]) if swarm_active else ""
+    more = [_token("s", p) for p in dict.fromkeys([*roles.values(), *disc.certs]) if p not in disc.stats]
+    if group_name not in disc.groups:
+        more.append(_token("g", group_name))
+    if swarm_state and swarm_state not in disc.reads and swarm_state not in disc.read_errors:
+        more.append(_token("r", swarm_state))
+    if more:
         try:
-            extra = parse_output(runner.run(["fetch", *(_token("s", p) for p in wanted)]))
-            disc.stats.update(extra.stats)
+            disc.merge(parse_output(runner.run(["fetch", *more])))
         except FactsError as exc:
             errors["stat"] = str(exc)
+    if disc.problems:
+        errors["parse"] = "; ".join(disc.problems[:5])
     files = dict(disc.stats)
     for path, fact in files.items():
         if fact.error:
@@ -785,7 +946,15 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
     # A role is absent when the host has no such path.
     roles = {role: path for role, path in roles.items() if path in files and files[path].exists}
 
-    contents = dict(disc.reads)
+    if swarm_state in disc.read_errors:
+        errors["swarm-state"] = f"{swarm_state}: {disc.read_errors[swarm_state]}"
+    environment: dict[str, str] = {}
+    if disc.envfile_error:
+        errors["environment"] = f"{ETC_ENVIRONMENT}: {disc.envfile_error}"
+    elif disc.envfile is not None:
+        environment = parse_environment_file(disc.envfile)
+    elif not disc.complete:
+        errors["environment"] = f"the fact script did not report {ETC_ENVIRONMENT}"
     audit_rules, audit_source = _audit_rules(disc, errors)
     if disc.mounts is None:
         errors["mounts"] = disc.mounts_error or "the fact script did not report mounts"
@@ -794,21 +963,32 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
         hostname=disc.hostname,
         dockerd=ProcessFact(dockerd.pid, dockerd.argv) if dockerd else None,
         dockerd_match=match,
+        dockerd_environment=dockerd_env,
         containerd=ProcessFact(containerd.pid, containerd.argv) if containerd else None,
         roles=roles,
         files=files,
-        contents=contents,
+        contents=dict(disc.reads),
         mounts=disc.mounts or (),
         audit_rules=audit_rules,
         audit_source=audit_source,
-        docker_group=_docker_group(disc, errors),
+        docker_group=_docker_group(disc, group_name, errors),
+        docker_group_name=group_name,
         registry_certs=tuple(disc.certs),
+        environment=environment,
         errors=errors,
     )
 
 
-def _uses_tls(config: DaemonConfig) -> bool:
-    return config.get("tlsverify") is True or config.get("tls") is True
+def _uses_tls(config: DaemonConfig, dockerd_env: dict[str, str]) -> bool:
+    if config.get("tlsverify") is True or config.get("tls") is True:
+        return True
+    # DOCKER_TLS_VERIFY in dockerd's environment turns --tlsverify on unless it is set explicitly.
+    return bool(dockerd_env.get("DOCKER_TLS_VERIFY")) and not config.is_set("tlsverify")
+
+
+def _cert_dir(dockerd_env: dict[str, str]) -> str:
+    # dockerd's default for TLS files: $DOCKER_CERT_PATH, else its config dir ($DOCKER_CONFIG or ~/.docker).
+    return dockerd_env.get("DOCKER_CERT_PATH") or dockerd_env.get("DOCKER_CONFIG") or "/root/.docker"
 
 
 def _docker_sock(ep: Endpoint, config: DaemonConfig, disc: Discovery) -> str:

@@ -4,16 +4,26 @@
 #   ROOT   prefix under which the host's / is visible ("" on the host itself,
 #          "/host" in the probe container). /proc is never prefixed: the probe
 #          shares the host's PID namespace and mounts its own /proc for it.
-#   MODE   discover [TOKEN...]  the daemons, their sockets, mounts, audit rules,
-#                               docker group, config files, binaries, hostname
+#   MODE   discover [TOKEN...]  the daemons (their sockets, command lines and DOCKER_*
+#                               environment), mounts, audit rules, docker group,
+#                               config files, /etc/environment, binaries, hostname
 #          fetch TOKEN...       only the tokens
 #          stat PATH...         stat plain paths (for people; Python uses fetch)
-#   TOKEN  s<hex>: stat the path, r<hex>: read the file, c<hex>: resolve symlinks
-#          of the path under ROOT; <hex> is the path's bytes in hexadecimal.
+#   TOKEN  a letter and a field (as in the output): s stat the path, r read the file,
+#          c resolve the symlinks of the path under ROOT, g the members of a group
+#          (named, or by gid, as dockerd's --group).
 #
-# Output: one record per line, fields separated by one space. A field that
-# starts with "x" is free data in hexadecimal (so values may hold any byte);
-# other fields are tags and decimal or hex numbers. The last line is "end".
+# Output: one record per line, fields separated by one space; the last line is
+# "end". A field that starts with "=" is the text after it, made only of the
+# characters [A-Za-z0-9/._:@,+=-]; one that starts with "x" is any bytes in
+# hexadecimal; other fields are tags and numbers. A record whose last field is
+# "+" is followed by its data as `od -An -v -tx1` prints it: lines that start
+# with a space. So any byte survives, whatever the transport.
+#
+# Speed: forks cost far more than anything else a shell does, so the shell
+# encodes fields itself (od only for long odd strings), each file is read by
+# one od, the command lines and environments of all daemons by one grep -z
+# each, the fd links of all daemons by one ls, and every stat by one stat call.
 # Runs under POSIX sh: dash, bash, busybox ash.
 
 set -u
@@ -24,218 +34,490 @@ MODE=${2-}
 [ $# -ge 2 ] && shift 2
 ROOT=${ROOT%/}
 
-# hex of stdin, as one word
-hx() { od -An -v -tx1 | tr -d ' \n'; }
-# hex of a string (as the field "x...")
-xs() { printf 'x'; printf '%s' "$1" | hx; }
-# hex of a file (as the field "x...")
-xf() { printf 'x'; hx <"$1"; }
+# Every byte but NUL, in order: the offset of a byte in BYTES is its value.
+# A shell that counts characters rather than bytes cannot use it (BYTES is then
+# empty and field() asks od).
+_i=1 _fmt=
+while [ "$_i" -lt 256 ]; do
+    _fmt="$_fmt\\$((_i / 64))$((_i / 8 % 8))$((_i % 8))"
+    _i=$((_i + 1))
+done
+# shellcheck disable=SC2059 # the format is made of octal escapes only
+BYTES=$(printf "${_fmt}\\303\\251x")
+BYTES=${BYTES%x}
+if [ "${#BYTES}" -eq 257 ]; then BYTES=${BYTES%??}; else BYTES=; fi
 
-# Decode hexadecimal $1 into the variable UNHEX, without forking.
-unhex() {
-    _h=$1 _o=
-    while [ -n "$_h" ]; do
-        _b=${_h%"${_h#??}"}
-        _h=${_h#??}
-        _d=$((0x$_b))
-        _o="$_o\\$((_d / 64))$((_d / 8 % 8))$((_d % 8))"
+# Encode $1 as a field into F.
+field() {
+    case $1 in
+    *[!A-Za-z0-9/._:@,+=-]*) ;;
+    *)
+        F="=$1"
+        return
+        ;;
+    esac
+    if [ -z "$BYTES" ] || [ "${#1}" -gt 400 ]; then
+        F=x$(printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n')
+        return
+    fi
+    _fs=$1 F=x
+    while [ -n "$_fs" ]; do
+        _fr=${_fs#?}
+        _fc=${_fs%"$_fr"}
+        _fs=$_fr
+        _fp=${BYTES%%"$_fc"*}
+        _fd=$((${#_fp} + 1))
+        for _fn in $((_fd / 16)) $((_fd % 16)); do
+            case $_fn in 10) _fn=a ;; 11) _fn=b ;; 12) _fn=c ;; 13) _fn=d ;; 14) _fn=e ;; 15) _fn=f ;; esac
+            F=$F$_fn
+        done
     done
-    # shellcheck disable=SC2059 # the format is made of octal escapes only
-    UNHEX=$(printf "${_o}x")
-    UNHEX=${UNHEX%x}
+}
+
+# Decode field $1 into V (hex needs one printf).
+unfield() {
+    case $1 in
+    =*) V=${1#=} ;;
+    x*)
+        _xh=${1#x} _xo=
+        while [ -n "$_xh" ]; do
+            _xb=${_xh%"${_xh#??}"}
+            _xh=${_xh#??}
+            _xd=$((0x$_xb))
+            _xo="$_xo\\$((_xd / 64))$((_xd / 8 % 8))$((_xd % 8))"
+        done
+        # shellcheck disable=SC2059 # the format is made of octal escapes only
+        V=$(printf "${_xo}x")
+        V=${V%x}
+        ;;
+    *) return 1 ;;
+    esac
+}
+
+field 'too many levels of symbolic links'
+E_LOOP=$F
+field 'permission denied'
+E_PERM=$F
+field 'not a regular file'
+E_NOTREG=$F
+field 'read failed'
+E_READ=$F
+
+# The target of the symlink $ROOT$1 into L. Cached: the same links (/var/run
+# above all) come up again and again, and each readlink is a fork.
+LINKS=
+link() {
+    case $1 in
+    *'|'* | *'>'*) ;;
+    *)
+        case $LINKS in
+        *"|$1>"*)
+            L=${LINKS#*"|$1>"}
+            L=${L%%"|"*}
+            return 0
+            ;;
+        esac
+        ;;
+    esac
+    L=$(readlink "$ROOT$1" && echo x) || return 1
+    L=${L%?x}
+    case $1$L in *'|'* | *'>'*) ;; *) LINKS="$LINKS|$1>$L|" ;; esac
 }
 
 # Resolve every symlink of host path $1 inside ROOT (an absolute link points
-# into ROOT, not into the probe's own filesystem). Prints the host path.
+# into ROOT, not into the probe's own filesystem) into R.
 resolve() {
-    _todo=$1 _done= _n=0
-    while [ -n "$_todo" ]; do
-        case $_todo in
+    _rt=$1 _rd= _rn=0
+    while [ -n "$_rt" ]; do
+        case $_rt in
         /*)
-            _todo=${_todo#/}
+            _rt=${_rt#/}
             continue
             ;;
         esac
-        _c=${_todo%%/*}
-        if [ "$_c" = "$_todo" ]; then _todo=; else _todo=${_todo#*/}; fi
-        case $_c in
+        _rc=${_rt%%/*}
+        if [ "$_rc" = "$_rt" ]; then _rt=; else _rt=${_rt#*/}; fi
+        case $_rc in
         . | '') continue ;;
         ..)
-            _done=${_done%/*}
+            _rd=${_rd%/*}
             continue
             ;;
         esac
-        if [ -L "$ROOT$_done/$_c" ]; then
-            _n=$((_n + 1))
-            [ "$_n" -gt 40 ] && return 1
-            _t=$(readlink "$ROOT$_done/$_c" && echo x) || return 1
-            _t=${_t%?x}
-            case $_t in /*) _done= ;; esac
-            if [ -n "$_todo" ]; then _todo=$_t/$_todo; else _todo=$_t; fi
+        if [ -L "$ROOT$_rd/$_rc" ]; then
+            _rn=$((_rn + 1))
+            [ "$_rn" -gt 40 ] && return 1
+            link "$_rd/$_rc" || return 1
+            case $L in /*) _rd= ;; esac
+            if [ -n "$_rt" ]; then _rt=$L/$_rt; else _rt=$L; fi
         else
-            _done=$_done/$_c
+            _rd=$_rd/$_rc
         fi
     done
-    printf '%s' "${_done:-/}"
+    R=${_rd:-/}
 }
 
-# Name of uid/gid $2 in the host's $1 (passwd or group), cached.
+# uid and gid names from the host's own files, read once. Only in the probe:
+# on the host itself stat asks NSS, which also knows LDAP and the like.
+IDS=
+load_ids() {
+    [ -n "$IDS" ] && return
+    IDS=1
+    for _db in passwd group; do
+        [ -r "$ROOT/etc/$_db" ] || continue
+        while IFS=: read -r _inm _ipw _iid _irest || [ -n "$_inm" ]; do
+            case $_iid in '' | *[!0-9]*) continue ;; esac
+            eval "[ -n \"\${_id_${_db}_$_iid+x}\" ] || _id_${_db}_$_iid=\$_inm"
+            _inm=
+        done <"$ROOT/etc/$_db"
+    done
+}
+
+# Name of $2 (a uid or gid that stat printed as $3) in the host's $1 into N.
 idname() {
-    eval "_v=\${_idc_$1_$2-}"
-    if [ -z "$_v" ]; then
-        _v=-
-        if [ -r "$ROOT/etc/$1" ]; then
-            while IFS=: read -r _nm _pw _id _rest; do
-                if [ "$_id" = "$2" ]; then
-                    _v=$_nm
-                    break
-                fi
-            done <"$ROOT/etc/$1"
-        fi
-        eval "_idc_$1_$2=\$_v"
+    N=
+    if [ -n "$ROOT" ]; then
+        load_ids
+        eval "N=\${_id_$1_$2-}"
+    elif [ "$3" != UNKNOWN ] && [ "$3" != "$2" ]; then
+        N=$3
     fi
-    [ "$_v" = - ] && _v=
-    printf '%s' "$_v"
 }
 
-dostat() {
-    if ! _r=$(resolve "$1"); then
-        echo "stat $(xs "$1") err $(xs 'too many levels of symbolic links')"
-        return
-    fi
-    if _o=$(stat -c '%f:%u:%g:%U:%G' "$ROOT$_r" 2>&1); then
-        _oldifs=$IFS
-        IFS=:
-        # shellcheck disable=SC2086 # split on ":" on purpose
-        set -- "$1" $_o
-        IFS=$_oldifs
-        _un=$(idname passwd "$3")
-        _gn=$(idname group "$4")
-        # On the host itself, NSS (LDAP, ...) may know names /etc/passwd does not.
-        if [ -z "$ROOT" ]; then
-            [ -z "$_un" ] && [ "$5" != UNKNOWN ] && [ "$5" != "$3" ] && _un=$5
-            [ -z "$_gn" ] && [ "$6" != UNKNOWN ] && [ "$6" != "$4" ] && _gn=$6
+# Paths to stat, as fields, for the one stat call of flush_stats.
+QUEUE=
+qstat() {
+    field "$1"
+    case " $QUEUE " in *" $F "*) return ;; esac
+    QUEUE="$QUEUE $F"
+}
+
+flush_stats() {
+    _q=$QUEUE QUEUE= _pairs=
+    set --
+    for _w in $_q; do
+        unfield "$_w" || continue
+        if ! resolve "$V"; then
+            echo "stat $_w err $E_LOOP"
+        elif [ -e "$ROOT$R" ] || [ -L "$ROOT$R" ]; then
+            field "$R"
+            _pairs="$_pairs $_w $F"
+            set -- "$@" "$ROOT$R"
+        else
+            # Missing, unless a directory on the way may not be searched: stat says which.
+            _a=${R%/*}
+            while [ -n "$_a" ] && [ ! -e "$ROOT$_a" ]; do _a=${_a%/*}; done
+            if [ -d "$ROOT$_a/" ] && [ ! -x "$ROOT$_a/" ]; then
+                stat1 "$_w" "$R"
+            else
+                echo "stat $_w missing"
+            fi
         fi
-        echo "stat $(xs "$1") ok $2 $3 $4 $(xs "$_un") $(xs "$_gn") $(xs "$_r")"
+    done
+    [ $# -eq 0 ] && return
+    _out=$(stat -c '%f:%u:%g:%U:%G' "$@" 2>/dev/null) || _out=
+    _oldifs=$IFS
+    set -f
+    # shellcheck disable=SC2086 # fields never hold spaces
+    set -- $_pairs
+    IFS='
+'
+    _lines=0
+    for _l in $_out; do _lines=$((_lines + 1)); done
+    if [ "$_lines" -ne $(($# / 2)) ]; then
+        _out= # one path vanished or failed: ask stat once per path, for its message
+        IFS=$_oldifs
+        while [ $# -gt 0 ]; do
+            unfield "$2"
+            stat1 "$1" "$V"
+            shift 2
+        done
+    fi
+    for _l in $_out; do
+        statline "$1" "$_l" "$2"
+        shift 2
+    done
+    IFS=$_oldifs
+    set +f
+}
+
+# The stat record of path field $1 (resolved: $2) from a stat call of its own.
+stat1() {
+    if _o=$(stat -c '%f:%u:%g:%U:%G' "$ROOT$2" 2>&1); then
+        field "$2"
+        statline "$1" "$_o" "$F"
     else
         case $_o in
-        *'No such file'* | *'Not a directory'*) echo "stat $(xs "$1") missing" ;;
-        *) echo "stat $(xs "$1") err $(xs "$_o")" ;;
+        *'No such file'* | *'Not a directory'*) echo "stat $1 missing" ;;
+        *)
+            field "$_o"
+            echo "stat $1 err $F"
+            ;;
         esac
     fi
 }
 
+# One stat record: $1 the path's field, $2 stat's "%f:%u:%g:%U:%G", $3 the resolved path's field.
+statline() {
+    _sm=${2%%:*} _sr=${2#*:}
+    _su=${_sr%%:*} _sr=${_sr#*:}
+    _sg=${_sr%%:*} _sr=${_sr#*:}
+    idname passwd "$_su" "${_sr%%:*}"
+    field "$N"
+    _sun=$F
+    idname group "$_sg" "${_sr#*:}"
+    field "$N"
+    echo "stat $1 ok $_sm $_su $_sg $_sun $F $3"
+}
+
+# Read host path $1 as a record "read FIELD ok +" and its data.
 doread() {
-    if ! _r=$(resolve "$1"); then
-        echo "read $(xs "$1") err $(xs 'too many levels of symbolic links')"
-    elif [ ! -e "$ROOT$_r" ]; then
-        echo "read $(xs "$1") missing"
-    elif [ ! -f "$ROOT$_r" ]; then
-        echo "read $(xs "$1") err $(xs 'not a regular file')"
-    elif [ ! -r "$ROOT$_r" ]; then
-        echo "read $(xs "$1") err $(xs 'permission denied')"
+    field "$1"
+    _df=$F
+    if ! resolve "$1"; then
+        echo "read $_df err $E_LOOP"
+    elif [ ! -e "$ROOT$R" ]; then
+        echo "read $_df missing"
+    elif [ ! -f "$ROOT$R" ]; then
+        echo "read $_df err $E_NOTREG"
+    elif [ ! -r "$ROOT$R" ]; then
+        echo "read $_df err $E_PERM"
     else
-        echo "read $(xs "$1") ok $(xf "$ROOT$_r")"
+        echo "read $_df ok +"
+        od -An -v -tx1 "$ROOT$R" 2>/dev/null || echo "read $_df err $E_READ"
     fi
+}
+
+# Members of group $1 (a name, or a gid, matched as dockerd does): its
+# explicit members and the users whose primary group it is.
+group_members() {
+    field "$1"
+    _gq=$F
+    if [ ! -r "$ROOT/etc/group" ]; then
+        field "cannot read /etc/group"
+        echo "group $_gq err $F"
+        return
+    fi
+    _gid=
+    while IFS=: read -r _gnm _gpw _ggid _gmem || [ -n "$_gnm" ]; do
+        if [ "$_gnm" = "$1" ] || [ "$_ggid" = "$1" ]; then
+            _gid=$_ggid
+            break
+        fi
+        _gnm=
+    done <"$ROOT/etc/group"
+    if [ -z "$_gid" ]; then
+        echo "group $_gq none"
+        return
+    fi
+    field "$_gnm"
+    _gn=$F
+    field "$_gmem"
+    echo "group $_gq ok $_gn $_gid $F"
+    [ -r "$ROOT/etc/passwd" ] || return
+    while IFS=: read -r _gun _gpw _guid _gugid _grest || [ -n "$_gun" ]; do
+        if [ "$_gugid" = "$_gid" ]; then
+            field "$_gun"
+            echo "gprimary $_gq $F"
+        fi
+        _gun=
+    done <"$ROOT/etc/passwd"
 }
 
 tokens() {
     for _tok in "$@"; do
-        unhex "${_tok#?}"
+        unfield "${_tok#?}" || continue
         case $_tok in
-        s*) dostat "$UNHEX" ;;
-        r*) doread "$UNHEX" ;;
+        s*) qstat "$V" ;;
+        r*) doread "$V" ;;
         c*)
-            if _r=$(resolve "$UNHEX"); then
-                echo "canon $(xs "$UNHEX") $(xs "$_r")"
+            if resolve "$V"; then
+                field "$V"
+                _ca=$F
+                field "$R"
+                echo "canon $_ca $F"
             fi
             ;;
+        g*) group_members "$V" ;;
         esac
     done
 }
 
-# ppid of pid $1
+# ppid of pid $1 into P
 ppid_of() {
-    read -r _st <"/proc/$1/stat" || return 1
+    read -r _st 2>/dev/null <"/proc/$1/stat" || return 1
     _st=${_st##*) }
+    # shellcheck disable=SC2086 # split on purpose
     set -- $_st
-    printf '%s' "$2"
+    P=$2
 }
 
-# pid ppid comm argv of one process
-proc() {
-    _pp=$(ppid_of "$1") || return
-    echo "proc $1 $_pp $2 $(xf "/proc/$1/cmdline")"
+# A "listen" record for line $1 of "grep -H" on /proc/<pid>/net/{unix,tcp,tcp6}
+# when a daemon holds that socket (_ino_<inode> lists the holders).
+listener() {
+    _lf=${1%%:*}
+    # shellcheck disable=SC2086 # split on purpose
+    set -- ${1#*:}
+    case $_lf in
+    */unix)
+        [ $# -ge 8 ] && [ "$4" = 00010000 ] || return
+        _lino=$7
+        shift 7
+        _lpath=$*
+        ;;
+    *)
+        [ $# -ge 10 ] && [ "$4" = 0A ] || return
+        _lino=${10} _llocal=$2
+        ;;
+    esac
+    case $_lino in '' | *[!0-9]*) return ;; esac
+    eval "_lh=\${_ino_$_lino-}"
+    [ -n "$_lh" ] || return
+    if [ "${_lf##*/}" = unix ]; then
+        field "$_lpath"
+        _lpf=$F _lcf==
+        case $_lpath in /*) resolve "$_lpath" && field "$R" && _lcf=$F ;; esac
+        for _lp in $_lh; do echo "listen $_lp unix $_lino $_lpf $_lcf"; done
+    else
+        for _lp in $_lh; do echo "listen $_lp ${_lf##*/} $_lino $_llocal"; done
+    fi
 }
 
-# The socket inodes process $1 holds, and its listening unix and tcp sockets
-# (seen from its own network namespace).
+# The sockets the daemons $@ hold, and those of them that listen (as each
+# daemon's own network namespace shows them).
 sockets() {
-    _p=$1
-    # An fd closed between readdir and readlink is no error; being refused is.
-    _err=$(ls -l "/proc/$_p/fd" 2>&1 >/dev/null | grep -v 'No such file' | head -n 1)
-    if [ -n "$_err" ]; then
-        echo "fds $_p err $(xs "$_err")"
-        return
-    fi
-    _inos=" $(ls -l "/proc/$_p/fd" 2>/dev/null | sed -n 's/.*-> socket:\[\([0-9]*\)\]$/\1/p' | tr '\n' ' ')"
-    echo "fds $_p ok"
-    if [ -r "/proc/$_p/net/unix" ]; then
-        grep ' 00010000 ' "/proc/$_p/net/unix" | while read -r _n _rc _pr _fl _ty _s _ino _path; do
-            case $_inos in *" $_ino "*)
-                _c=$(resolve "$_path") || _c=
-                echo "listen $_p unix $_ino $(xs "$_path") $(xs "$_c")"
-                ;;
-            esac
+    _ok=
+    for _p in "$@"; do
+        # Anyone may list /proc/<pid>/fd; following its links takes ptrace access.
+        # (A daemon that exits meanwhile lists nothing, or links that vanish: no error.)
+        _st=ok
+        for _l in "/proc/$_p/fd/"*; do
+            [ -e "$_l" ] && break
+            if [ -L "$_l" ]; then
+                _st=err
+                break
+            fi
         done
-    fi
-    for _f in tcp tcp6; do
-        [ -r "/proc/$_p/net/$_f" ] || continue
-        while read -r _n _local _rem _s _q1 _q2 _q3 _uid _to _ino _rest; do
-            [ "$_s" = 0A ] || continue
-            case $_inos in *" $_ino "*) echo "listen $_p $_f $_ino $_local" ;; esac
-        done <"/proc/$_p/net/$_f"
+        if [ "$_st" = ok ]; then
+            echo "fds $_p ok"
+            _ok="$_ok $_p"
+        else
+            field "cannot follow the links in /proc/$_p/fd (permission denied)"
+            echo "fds $_p err $F"
+        fi
+    done
+    [ -n "$_ok" ] || return
+    set --
+    for _p in $_ok; do set -- "$@" "/proc/$_p/fd"; done
+    # ls names each directory before its entries when it lists more than one.
+    _cur=${_ok# }
+    _cur=${_cur%% *}
+    _links=$(ls -l "$@" 2>/dev/null |
+        sed -n -e 's|^/proc/\([0-9]*\)/fd:$|p\1|p' -e 's/.*-> socket:\[\([0-9]*\)\]$/\1/p')
+    for _w in $_links; do
+        case $_w in
+        p*) _cur=${_w#p} ;;
+        *) eval "_ino_$_w=\"\${_ino_$_w-} \$_cur\"" ;;
+        esac
+    done
+    # Daemons in one network namespace see the same tables: read them once.
+    _seen=
+    for _p in $_ok; do
+        _same=
+        for _s in $_seen; do
+            if [ "/proc/$_p/ns/net" -ef "/proc/$_s/ns/net" ] 2>/dev/null; then
+                _same=1
+                break
+            fi
+        done
+        [ -n "$_same" ] && continue
+        _seen="$_seen $_p"
+        # grep, not read: bash reads byte by byte, and each read of a /proc table
+        # makes the kernel print it again.
+        _n=/proc/$_p/net
+        _t=$(grep -H -e ' 00010000 ' -e ' 0A ' "$_n/unix" "$_n/tcp" "$_n/tcp6" 2>/dev/null)
+        _oldifs=$IFS
+        IFS='
+'
+        set -f
+        for _l in $_t; do
+            IFS=$_oldifs
+            listener "$_l"
+        done
+        IFS=$_oldifs
+        set +f
     done
 }
 
 discover() {
+    tokens "$@"
     echo "self $$"
     # Our own ancestry: in the probe container it leads to the containerd-shim
     # whose -address names the containerd of the dockerd that started us.
-    _a=$$
-    _i=0
+    _cmd= _a=$$ _i=0
     while [ "$_a" -gt 1 ] && [ "$_i" -lt 20 ]; do
-        _pp=$(ppid_of "$_a") || break
-        echo "anc $_a $_pp $(xf "/proc/$_a/cmdline")"
-        _a=$_pp
+        ppid_of "$_a" || break
+        echo "anc $_a $P"
+        # Our own command line is this script: no need to read it.
+        [ "$_a" != $$ ] && _cmd="$_cmd $_a"
+        _a=$P
         _i=$((_i + 1))
     done
 
-    _daemons=
+    _daemons= _dockerds=
     for _d in /proc/[0-9]*; do
-        _pid=${_d#/proc/}
         read -r _comm 2>/dev/null <"$_d/comm" || continue
         case $_comm in
         dockerd | containerd)
-            proc "$_pid" "$_comm"
+            _pid=${_d#/proc/}
+            ppid_of "$_pid" || continue
+            echo "proc $_pid $P $_comm"
             _daemons="$_daemons $_pid"
+            _cmd="$_cmd $_pid"
+            [ "$_comm" = dockerd ] && _dockerds="$_dockerds $_pid"
             ;;
-        containerd-shim*) proc "$_pid" shim ;;
         esac
     done
-    for _pid in $_daemons; do sockets "$_pid"; done
+    # All command lines in one grep: -z makes every argument a record "/proc/<pid>/cmdline:ARG".
+    set --
+    for _p in $_cmd; do set -- "$@" "/proc/$_p/cmdline"; done
+    if [ $# -gt 0 ]; then
+        echo "cmdlines +"
+        grep -a -z -H -s '' "$@" | od -An -v -tx1
+    fi
+    # dockerd's DOCKER_* environment (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, ...), nothing else.
+    set --
+    for _p in $_dockerds; do
+        if true 2>/dev/null <"/proc/$_p/environ"; then
+            echo "env $_p ok"
+            set -- "$@" "/proc/$_p/environ"
+        else
+            echo "env $_p err $E_PERM"
+        fi
+    done
+    if [ $# -gt 0 ]; then
+        echo "environs +"
+        grep -a -z -H -s '^DOCKER_' "$@" | od -An -v -tx1
+    fi
+    # shellcheck disable=SC2086 # pids
+    sockets $_daemons
 
     if [ -z "$ROOT" ] && [ -r /proc/sys/kernel/hostname ]; then
         read -r _hn </proc/sys/kernel/hostname
-        echo "hostname $(xs "$_hn")"
+        field "$_hn"
+        echo "hostname $F"
     elif [ -r "$ROOT/etc/hostname" ]; then
-        echo "hostname $(xf "$ROOT/etc/hostname")"
+        read -r _hn <"$ROOT/etc/hostname" || :
+        field "$_hn"
+        echo "hostname $F"
     fi
 
-    if _m=$(cat /proc/1/mounts 2>&1); then
-        echo "mounts ok $(xf /proc/1/mounts)"
+    if true 2>/dev/null </proc/1/mounts; then
+        echo "mounts ok +"
+        od -An -v -tx1 /proc/1/mounts
     else
-        echo "mounts err $(xs "$_m")"
+        field "cannot read /proc/1/mounts"
+        echo "mounts err $F"
     fi
 
     # Audit rules: the loaded ones when we may ask the kernel, else the files.
@@ -244,54 +526,63 @@ discover() {
         _why='running in the probe container'
     elif command -v auditctl >/dev/null 2>&1; then
         if _o=$(auditctl -l 2>&1); then
-            echo "audit auditctl $(xs "$_o")"
+            echo "audit auditctl +"
+            printf '%s' "$_o" | od -An -v -tx1
             _why=
         else
             _why="auditctl -l failed: $_o"
         fi
     fi
     if [ -n "$_why" ]; then
-        echo "audit files $(xs "$_why")"
+        field "$_why"
+        echo "audit files $F"
         for _f in "$ROOT/etc/audit/audit.rules" "$ROOT"/etc/audit/rules.d/*.rules; do
             [ -e "$_f" ] || continue
+            field "${_f#"$ROOT"}"
             if [ -r "$_f" ]; then
-                echo "auditfile $(xs "${_f#"$ROOT"}") ok $(xf "$_f")"
+                echo "auditfile $F ok +"
+                od -An -v -tx1 "$_f"
             else
-                echo "auditfile $(xs "${_f#"$ROOT"}") err $(xs 'permission denied')"
+                echo "auditfile $F err $E_PERM"
             fi
         done
         if [ -e "$ROOT/etc/audit/rules.d" ] && [ ! -r "$ROOT/etc/audit/rules.d" ]; then
-            echo "auditfile $(xs /etc/audit/rules.d) err $(xs 'permission denied')"
+            echo "auditfile =/etc/audit/rules.d err $E_PERM"
         fi
     fi
 
-    # The docker group: its explicit members and the users whose primary group it is.
-    if [ -r "$ROOT/etc/group" ]; then
-        while IFS=: read -r _nm _pw _gid _mem; do
-            [ "$_nm" = docker ] || continue
-            echo "dgroup $(xs "$_gid") $(xs "$_mem")"
-            if [ -r "$ROOT/etc/passwd" ]; then
-                while IFS=: read -r _un _pw _uid _ugid _rest; do
-                    [ "$_ugid" = "$_gid" ] && echo "dprimary $(xs "$_un")"
-                done <"$ROOT/etc/passwd"
-            fi
-        done <"$ROOT/etc/group"
-        echo "groupfile ok"
+    group_members docker
+
+    # /etc/environment: what every login shell gets (pam_env). Only its DOCKER_*
+    # lines leave the host: the rest may hold anything, proxies with passwords too.
+    if [ ! -e "$ROOT/etc/environment" ]; then
+        echo "envfile missing"
+    elif [ ! -r "$ROOT/etc/environment" ] || ! true 2>/dev/null <"$ROOT/etc/environment"; then
+        echo "envfile err $E_PERM"
     else
-        echo "groupfile err $(xs "cannot read /etc/group")"
+        _env=
+        while IFS= read -r _l || [ -n "$_l" ]; do
+            case $_l in *DOCKER_*) _env="$_env$_l
+" ;;
+            esac
+            _l=
+        done <"$ROOT/etc/environment"
+        field "$_env"
+        echo "envfile ok $F"
     fi
 
-    for _f in /etc/docker /etc/docker/daemon.json /etc/default/docker /etc/sysconfig/docker; do
-        dostat "$_f"
+    for _f in /etc/docker /etc/docker/daemon.json /etc/default/docker /etc/sysconfig/docker /run/containerd; do
+        qstat "$_f"
     done
     for _f in /etc/docker/daemon.json /etc/default/docker /etc/sysconfig/docker; do
-        [ -e "$ROOT$_f" ] && doread "$_f"
+        doread "$_f"
     done
     for _u in docker.service docker.socket containerd.service; do
         for _dir in /etc/systemd/system /lib/systemd/system /usr/lib/systemd/system; do
             if [ -e "$ROOT$_dir/$_u" ] || [ -L "$ROOT$_dir/$_u" ]; then
-                echo "unit $_u $(xs "$_dir/$_u")"
-                dostat "$_dir/$_u"
+                field "$_dir/$_u"
+                echo "unit $_u $F"
+                qstat "$_dir/$_u"
                 doread "$_dir/$_u"
                 break
             fi
@@ -304,8 +595,9 @@ discover() {
     for _b in dockerd containerd containerd-shim containerd-shim-runc-v1 containerd-shim-runc-v2 runc; do
         for _dir in /usr/bin /usr/sbin /usr/local/bin /bin /sbin; do
             if [ -e "$ROOT$_dir/$_b" ]; then
-                echo "bin $_b $(xs "$_dir/$_b")"
-                dostat "$_dir/$_b"
+                field "$_dir/$_b"
+                echo "bin $_b $F"
+                qstat "$_dir/$_b"
                 break
             fi
         done
@@ -314,23 +606,24 @@ discover() {
     # Registry certificates: certs.d/<registry>/<file> (and stray files at the top).
     for _f in "$ROOT"/etc/docker/certs.d/* "$ROOT"/etc/docker/certs.d/*/*; do
         if [ -e "$_f" ] && [ ! -d "$_f" ]; then
-            echo "cert $(xs "${_f#"$ROOT"}")"
-            dostat "${_f#"$ROOT"}"
+            field "${_f#"$ROOT"}"
+            echo "cert $F"
+            qstat "${_f#"$ROOT"}"
         fi
     done
-
-    tokens "$@"
 }
 
-echo "v 1"
-echo "root $(xs "$ROOT")"
+echo "v 2"
+field "$ROOT"
+echo "root $F"
 case $MODE in
 discover) discover "$@" ;;
 fetch) tokens "$@" ;;
-stat) for _p in "$@"; do dostat "$_p"; done ;;
+stat) for _p in "$@"; do qstat "$_p"; done ;;
 *)
     echo "usage: facts.sh ROOT discover|fetch|stat [ARGS...]" >&2
     exit 2
     ;;
 esac
+flush_stats
 echo end

@@ -67,8 +67,13 @@ class NetnsDockerd:
 
 
 @contextlib.contextmanager
-def netns_dockerd_running(image: str | None = None) -> Iterator[NetnsDockerd]:
-    """Start a dockerd in a fresh network namespace; copy ``image`` into it from the host daemon."""
+def netns_dockerd_running(
+    image: str | None = None, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> Iterator[NetnsDockerd]:
+    """Start a dockerd in a fresh network namespace; copy ``image`` into it from the host daemon.
+
+    ``extra_args`` go on dockerd's command line, ``env`` into its environment.
+    """
     _need(os.geteuid() == 0, "root (to create network namespaces and run dockerd)")
     _need(os.path.exists(DOCKERD), f"dockerd at {DOCKERD}")
     _need(shutil.which("ip") is not None, "iproute2 (the ip command)")
@@ -79,6 +84,7 @@ def netns_dockerd_running(image: str | None = None) -> Iterator[NetnsDockerd]:
     argv = [
         DOCKERD, "--data-root", str(data_root), "--exec-root", str(exec_root), "--pidfile", str(root / "pid"),
         "-H", f"unix://{sock}", "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+        *extra_args,
     ]  # fmt: skip
     _run("ip", "netns", "add", name)
     proc: subprocess.Popen[bytes] | None = None
@@ -93,6 +99,7 @@ def netns_dockerd_running(image: str | None = None) -> Iterator[NetnsDockerd]:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env={**os.environ, **(env or {})},
             )
         deadline = time.monotonic() + 40
         while True:

@@ -19,6 +19,9 @@ from typing import Any
 import docker
 import pytest
 
+from dockerbench.checks.swarm import check_swarm_interface
+from dockerbench.collect import CollectOptions, _gather_facts
+from dockerbench.collect.docker_api import SSHOptions, Target
 from dockerbench.collect.facts import (
     FactsError,
     LocalRunner,
@@ -27,9 +30,10 @@ from dockerbench.collect.facts import (
     gather_facts,
     parse_output,
 )
-from dockerbench.snapshot import PROBE_LABEL, HostFacts
+from dockerbench.results import Status
+from dockerbench.snapshot import PROBE_LABEL, HostFacts, HostSnapshot
 
-from .conftest import NetnsDockerd, SshServer
+from .conftest import NetnsDockerd, SshServer, netns_dockerd_running
 
 MAIN = "unix:///var/run/docker.sock"
 MAIN_PIDFILE = Path("/var/run/docker.pid")
@@ -96,11 +100,40 @@ def test_local_runner_finds_the_dockerd_serving_the_default_socket(main_api: doc
     assert facts.method == "local"
     assert_main_daemon_facts(facts, info)
     assert facts.hostname == socket.gethostname()
-    group = grp.getgrnam("docker")
-    primary = [u.pw_name for u in pwd.getpwall() if u.pw_gid == group.gr_gid]
-    assert sorted(facts.docker_group or ()) == sorted(set(group.gr_mem + primary))
+    assert facts.docker_group_name == "docker"
+    assert facts.docker_group == _group_members("docker")
     assert facts.audit_source in ("auditctl", "files")
+    assert facts.environment == _etc_environment_docker_variables()
+    assert facts.dockerd_environment == _docker_variables_of(_main_truth()[0])
     assert facts.errors == {}
+
+
+def _group_members(name: str) -> tuple[str, ...]:
+    """What 1.1.2 should list for a group: () when the host has no such group."""
+    try:
+        group = grp.getgrnam(name)
+    except KeyError:
+        return ()
+    primary = [u.pw_name for u in pwd.getpwall() if u.pw_gid == group.gr_gid]
+    return tuple(dict.fromkeys([*group.gr_mem, *primary]))
+
+
+def _etc_environment_docker_variables() -> dict[str, str]:
+    path = Path("/etc/environment")
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        key, eq, value = line.strip().removeprefix("export ").partition("=")
+        if eq and key.startswith("DOCKER_") and not line.lstrip().startswith("#"):
+            out[key] = value.strip("\"'")
+    return out
+
+
+def _docker_variables_of(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    pairs = (os.fsdecode(e).partition("=") for e in entries if e.startswith(b"DOCKER_"))
+    return {k: v for k, _, v in pairs}
 
 
 def _probe_containers(api: docker.APIClient) -> list[dict[str, Any]]:
@@ -152,6 +185,8 @@ def test_probe_and_local_gather_the_same_facts(main_api: docker.APIClient, test_
     assert probe.contents == local.contents
     assert probe.docker_group == local.docker_group
     assert probe.registry_certs == local.registry_certs
+    assert probe.environment == local.environment
+    assert probe.dockerd_environment == local.dockerd_environment
 
 
 def test_probe_container_is_removed_when_the_script_fails(main_api: docker.APIClient, test_image: str) -> None:
@@ -215,6 +250,51 @@ def test_a_probe_through_the_second_daemon_picks_the_second_daemon(
         api.close()
 
 
+# A dockerd told to give its socket to another group, with DOCKER_* variables of its
+# own (and one that is not ours to read), and in a swarm.
+OTHER_GROUP = "daemon"
+MARKER = "dbfacts-marker"
+
+
+@pytest.fixture(scope="module")
+def swarm_dockerd() -> Iterator[NetnsDockerd]:
+    env = {"DOCKER_DBFACTS_MARKER": MARKER, "DBFACTS_NOT_DOCKER": "secret"}
+    with netns_dockerd_running(extra_args=("-G", OTHER_GROUP), env=env) as d:
+        # A swarm needs an address that is not loopback: a veth pair inside the daemon's own netns.
+        for cmd in (
+            ("ip", "link", "add", "dbf0", "type", "veth", "peer", "name", "dbf1"),
+            ("ip", "addr", "add", "192.0.2.10/24", "dev", "dbf0"),
+            ("ip", "link", "set", "dbf1", "up"),
+            ("ip", "link", "set", "dbf0", "up"),
+        ):
+            subprocess.run(["ip", "netns", "exec", d.netns, *cmd], check=True, capture_output=True, timeout=30)
+        api = d.client()
+        try:
+            api.init_swarm(advertise_addr="192.0.2.10", listen_addr="192.0.2.10:2377")
+        finally:
+            api.close()
+        yield d
+
+
+def test_dockerds_group_environment_and_swarm_state_are_gathered(swarm_dockerd: NetnsDockerd) -> None:
+    api = swarm_dockerd.client()
+    try:
+        info = api.info()
+        facts = gather_facts(LocalRunner(), endpoint=swarm_dockerd.url, info=info)
+    finally:
+        api.close()
+    assert facts.dockerd is not None and facts.dockerd.pid == swarm_dockerd.pid
+    assert facts.dockerd_environment == {"DOCKER_DBFACTS_MARKER": MARKER}
+    assert facts.docker_group_name == OTHER_GROUP
+    assert facts.docker_group == _group_members(OTHER_GROUP)
+    state = f"{swarm_dockerd.data_root}/swarm/docker-state.json"
+    assert facts.contents[state] == Path(state).read_text()
+    snap = HostSnapshot(target=swarm_dockerd.url, collected_at="2024-01-01T00:00:00+00:00", info=info, facts=facts)
+    (finding,) = check_swarm_interface(snap)
+    assert finding.status is Status.PASS
+    assert finding.evidence["listen_addr"] == "192.0.2.10:2377"
+
+
 class WithoutSockets:
     """A real runner whose output loses the socket records, as a probe without SYS_PTRACE would."""
 
@@ -273,6 +353,32 @@ def test_ssh_gathers_the_same_facts_as_local(main_api: docker.APIClient, sshd_se
     assert over_ssh.contents == local.contents
     assert over_ssh.docker_group == local.docker_group
     assert over_ssh.hostname == local.hostname
+    assert over_ssh.environment == local.environment
+    assert over_ssh.dockerd_environment == local.dockerd_environment
+
+
+def test_collecting_over_ssh_closes_the_connection(main_api: docker.APIClient, sshd_server: SshServer) -> None:
+    options = CollectOptions(
+        facts="ssh",
+        ssh_url=f"root@127.0.0.1:{sshd_server.port}",
+        ssh=SSHOptions(key_file=str(sshd_server.client_key), known_hosts=str(sshd_server.known_hosts)),
+    )
+    before = _open_sockets()
+    facts = _gather_facts("ssh", main_api, Target(url=MAIN, timeout=30), options, main_api.info())
+    assert facts.method == "ssh" and facts.dockerd is not None
+    assert _open_sockets() == before
+
+
+def _open_sockets() -> set[str]:
+    fds = Path("/proc/self/fd")
+    return {link for fd in fds.iterdir() if (link := _readlink(fd)).startswith("socket:")}
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
 
 
 def test_ssh_refuses_an_unknown_host_key(sshd_server: SshServer, tmp_path: Path) -> None:
@@ -322,7 +428,7 @@ def fake_dockerd() -> Iterator[tuple[int, tuple[str, ...], str]]:
 
 def test_hostile_bytes_in_argv_and_paths_survive_the_round_trip() -> None:
     with fake_dockerd() as (pid, argv, script):
-        out = LocalRunner().run(["discover", "s" + os.fsencode(script).hex()])
+        out = LocalRunner().run(["discover", "sx" + os.fsencode(script).hex()])
         disc = parse_output(out)
         st = os.stat(script)
     (proc,) = [p for p in disc.procs if p.pid == pid]
