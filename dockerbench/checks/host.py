@@ -66,16 +66,19 @@ def check_1_1_1(snap: HostSnapshot) -> list[Finding]:
 
 def check_1_1_2(snap: HostSnapshot) -> list[Finding]:
     facts = require_facts(snap)
+    # The group dockerd gives its socket to: "docker" unless -G/--group or daemon.json "group" names another.
+    group = facts.docker_group_name or "docker"
     if facts.docker_group is None:
-        raise NotCollected(facts.errors.get("docker_group") or "the docker group's members were not collected")
+        raise NotCollected(facts.errors.get("docker-group") or f"the {group} group's members were not collected")
     users = sorted(facts.docker_group)
     if not users:
-        return [info("The docker group has no members", users=[])]
+        return [info(f"The {group} group has no members", users=[], group=group)]
     return [
         info(
-            f"Review the {len(users)} member(s) of the docker group; each can control the daemon as root",
+            f"Review the {len(users)} member(s) of the {group} group; each can control the daemon as root",
             ObjectRef("host", facts.hostname, facts.hostname),
             users=users,
+            group=group,
         )
     ]
 
@@ -150,6 +153,8 @@ def _audit_target(snap: HostSnapshot, facts: HostFacts, role: str) -> str:
     if role == "run-containerd":
         # /run/containerd when the host has it; else the directory of the containerd
         # socket in use (a dockerd that runs its own containerd keeps it under /run/docker).
+        if facts.roles.get("containerd-dir"):
+            return facts.roles["containerd-dir"]
         fact = facts.files.get(RUN_CONTAINERD)
         sock = facts.roles.get("containerd-sock", "")
         if (fact is not None and fact.exists) or _norm(sock).startswith(RUN_CONTAINERD + "/"):

@@ -72,8 +72,20 @@ def test_it_lists_the_docker_group_members_for_review():
 
 
 def test_it_skips_the_docker_group_review_when_members_were_not_collected():
-    with pytest.raises(NotCollected):
-        host.check_1_1_2(snap_with(docker_group=None))
+    with pytest.raises(NotCollected, match="cannot read /etc/group"):
+        host.check_1_1_2(snap_with(docker_group=None, errors={"docker-group": "group docker: cannot read /etc/group"}))
+
+
+def test_it_reports_an_empty_docker_group():
+    (finding,) = host.check_1_1_2(snap_with(docker_group=()))
+    assert finding.status is Status.INFO
+    assert finding.evidence["users"] == []
+
+
+def test_it_reviews_the_group_dockerd_was_told_to_use():
+    (finding,) = host.check_1_1_2(snap_with(docker_group=("carol",), docker_group_name="dockeradmins"))
+    assert "dockeradmins group" in finding.message
+    assert finding.evidence == {"users": ["carol"], "group": "dockeradmins"}
 
 
 # -- 1.1.3 - 1.1.18 -------------------------------------------------------------
@@ -158,6 +170,14 @@ def test_it_audits_run_containerd_when_the_host_has_it():
     snap = snap_with(files=[f.file("/run/containerd", kind="dir", mode=0o711)], audit_rules=())
     (finding,) = host.check_1_1_4(snap)
     assert finding.status is Status.WARN
+    assert finding.evidence["path"] == "/run/containerd"
+
+
+def test_it_prefers_the_containerd_dir_role_to_the_socket_directory():
+    rules = ("-w /run/containerd -k docker",)
+    roles = {"containerd-dir": "/run/containerd", "containerd-sock": "/var/run/docker/containerd/containerd.sock"}
+    (finding,) = host.check_1_1_4(snap_with(roles=roles, audit_rules=rules))
+    assert finding.status is Status.PASS
     assert finding.evidence["path"] == "/run/containerd"
 
 
