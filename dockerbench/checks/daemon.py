@@ -210,8 +210,14 @@ def check_2_7(snap: HostSnapshot) -> list[Finding]:
     if not tcp:
         return [info("The daemon does not listen on TCP", hosts=[str(h) for h in cfg.get("hosts") or []])]
     verify = cfg.get("tlsverify") is True
+    # DOCKER_TLS_VERIFY in dockerd's own environment turns --tlsverify on unless it is set explicitly.
+    env_verify = require_facts(snap).dockerd_environment.get("DOCKER_TLS_VERIFY", "")
+    if env_verify and not cfg.is_set("tlsverify"):
+        verify = True
     tls = verify or cfg.get("tls") is True
     evidence: dict[str, Any] = {"tls": tls, "tlsverify": verify}
+    if env_verify:
+        evidence["DOCKER_TLS_VERIFY"] = env_verify
     if verify:
         return [passed("TCP listeners require client certificates", hosts=tcp, **evidence)]
     message = "without client certificate verification" if tls else "without TLS"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -215,6 +216,22 @@ def test_it_warns_when_tls_does_not_verify_clients():
 def test_it_passes_tcp_with_tlsverify():
     snap = configured("-H", "tcp://0.0.0.0:2376", "--tlsverify", "--tlscacert", "/etc/docker/ca.pem")
     assert only(daemon.check_2_7(snap)).status is Status.PASS
+
+
+def test_it_passes_tcp_when_dockerds_environment_sets_docker_tls_verify():
+    snap = configured("-H", "tcp://0.0.0.0:2376", "--tls")
+    assert snap.facts is not None
+    facts = dataclasses.replace(snap.facts, dockerd_environment={"DOCKER_TLS_VERIFY": "1"})
+    finding = only(daemon.check_2_7(dataclasses.replace(snap, facts=facts)))
+    assert finding.status is Status.PASS
+    assert finding.evidence["DOCKER_TLS_VERIFY"] == "1"
+
+
+def test_an_explicit_tlsverify_false_wins_over_docker_tls_verify():
+    snap = configured("-H", "tcp://0.0.0.0:2376", "--tls", "--tlsverify=false")
+    assert snap.facts is not None
+    facts = dataclasses.replace(snap.facts, dockerd_environment={"DOCKER_TLS_VERIFY": "1"})
+    assert only(daemon.check_2_7(dataclasses.replace(snap, facts=facts))).status is Status.WARN
 
 
 def test_it_skips_the_tls_check_when_the_serving_dockerd_is_unknown():
