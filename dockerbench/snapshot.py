@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 import types
 import typing
 from dataclasses import dataclass, field
@@ -197,6 +198,18 @@ class HostSnapshot:
     def audited_containers(self) -> tuple[ContainerSnapshot, ...]:
         """Running containers, our own probe left out (what section 5 audits)."""
         return tuple(c for c in self.containers or () if c.running and not c.is_probe)
+
+
+def norm_host_path(path: str) -> str:
+    """A host path in the form used to compare paths without asking the host.
+
+    /var/run is a symlink to /run on every current distribution, so both
+    spellings of a socket or directory must compare equal.
+    """
+    path = posixpath.normpath(path) if path else path
+    if path == "/var/run" or path.startswith("/var/run/"):
+        path = path[len("/var") :]
+    return path
 
 
 # -- JSON round trip ---------------------------------------------------------

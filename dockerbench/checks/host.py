@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from dockerbench.checks._helpers import NotCollected, info, note, passed, require_facts, warn
 from dockerbench.results import Finding, ObjectRef
-from dockerbench.snapshot import HostFacts, HostSnapshot
+from dockerbench.snapshot import HostFacts, HostSnapshot, norm_host_path
 
 CheckFn = Callable[[HostSnapshot], list[Finding]]
 
@@ -25,14 +25,6 @@ def _data_root(snap: HostSnapshot, facts: HostFacts) -> str:
     return str(path)
 
 
-def _norm(path: str) -> str:
-    """Normalise a path for comparison; /var/run is a symlink to /run on every modern distribution."""
-    path = posixpath.normpath(path) if path else path
-    if path == "/var/run" or path.startswith("/var/run/"):
-        path = path[len("/var") :]
-    return path
-
-
 # -- 1.1.1 -------------------------------------------------------------------
 
 
@@ -40,18 +32,22 @@ def check_1_1_1(snap: HostSnapshot) -> list[Finding]:
     facts = require_facts(snap)
     if not facts.mounts:
         raise NotCollected(facts.errors.get("mounts") or "the host's mount table was not collected")
-    root = _norm(_data_root(snap, facts))
+    root = norm_host_path(_data_root(snap, facts))
     candidates = [root]
     if _USERNS_SUBDIR.match(posixpath.basename(root)):
         candidates.append(posixpath.dirname(root))
-    by_target = {_norm(m.target): m for m in facts.mounts}
+    by_target = {norm_host_path(m.target): m for m in facts.mounts}
     for path in candidates:
         mount = by_target.get(path)
         if mount is not None:
             return [passed(f"{path} is its own mount", data_root=root, source=mount.source, fstype=mount.fstype)]
     # Name the filesystem it lives on instead, so the reader sees what it shares.
     holder = max(
-        (m for m in facts.mounts if root == _norm(m.target) or root.startswith(_norm(m.target).rstrip("/") + "/")),
+        (
+            m
+            for m in facts.mounts
+            if root == norm_host_path(m.target) or root.startswith(norm_host_path(m.target).rstrip("/") + "/")
+        ),
         key=lambda m: len(m.target),
         default=None,
     )
@@ -107,17 +103,17 @@ def _watched(rules: tuple[str, ...]) -> list[tuple[str, bool]]:
         for i, tok in enumerate(tokens[:-1]):
             nxt = tokens[i + 1]
             if tok == "-w":
-                out.append((_norm(nxt), True))
+                out.append((norm_host_path(nxt), True))
             elif tok == "-F" and nxt.startswith("path="):
-                out.append((_norm(nxt[5:]), False))
+                out.append((norm_host_path(nxt[5:]), False))
             elif tok == "-F" and nxt.startswith("dir="):
-                out.append((_norm(nxt[4:]), True))
+                out.append((norm_host_path(nxt[4:]), True))
     return out
 
 
 def _audited_by(path: str, rules: tuple[str, ...]) -> str:
     """The watched path that covers ``path`` (itself or a watched ancestor directory), or ''."""
-    target = _norm(path)
+    target = norm_host_path(path)
     for watched, recursive in _watched(rules):
         if watched == target:
             return watched
@@ -135,7 +131,7 @@ def _audit_check(role: str, what: str) -> CheckFn:
         if not _present(facts, path):
             return [info(f"{path} is not present on this host", path=path, role=role)]
         if facts.audit_rules is None:
-            raise NotCollected(facts.errors.get("audit_rules") or "the audit rules could not be read")
+            raise NotCollected(facts.errors.get("audit") or "the audit rules could not be read")
         evidence = {"path": path, "rules_source": facts.audit_source, "rules": len(facts.audit_rules)}
         watched = _audited_by(path, facts.audit_rules)
         if watched:
@@ -157,7 +153,7 @@ def _audit_target(snap: HostSnapshot, facts: HostFacts, role: str) -> str:
             return facts.roles["containerd-dir"]
         fact = facts.files.get(RUN_CONTAINERD)
         sock = facts.roles.get("containerd-sock", "")
-        if (fact is not None and fact.exists) or _norm(sock).startswith(RUN_CONTAINERD + "/"):
+        if (fact is not None and fact.exists) or norm_host_path(sock).startswith(RUN_CONTAINERD + "/"):
             return RUN_CONTAINERD
         return posixpath.dirname(sock) if sock else ""
     if role == "bin:dockerd":

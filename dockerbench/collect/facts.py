@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from dockerbench.daemonconfig import DaemonConfig, effective
-from dockerbench.snapshot import PROBE_LABEL, FileFact, HostFacts, MountFact, ProcessFact
+from dockerbench.snapshot import PROBE_LABEL, FileFact, HostFacts, MountFact, ProcessFact, norm_host_path
 
 DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
 DEFAULT_SOCK = "/var/run/docker.sock"
@@ -672,14 +672,6 @@ def parse_endpoint(endpoint: str) -> Endpoint:
     return Endpoint(scheme)
 
 
-def _norm(path: str) -> str:
-    """Compare host paths without asking the host: /var/run is /run on every modern system."""
-    path = posixpath.normpath(path) if path else path
-    if path == "/var/run" or path.startswith("/var/run/"):
-        path = path[len("/var") :]
-    return path
-
-
 def _flag_value(argv: tuple[str, ...], *names: str) -> str | None:
     for i, arg in enumerate(argv):
         for name in names:
@@ -713,9 +705,14 @@ def _pick_dockerd(
     # 1. It holds the audited socket.
     holders: set[int] = set()
     if endpoint.socket_path:
-        wanted = {_norm(endpoint.socket_path), _norm(disc.canonical.get(endpoint.socket_path, ""))} - {""}
+        wanted = {
+            norm_host_path(endpoint.socket_path),
+            norm_host_path(disc.canonical.get(endpoint.socket_path, "")),
+        } - {""}
         holders = {
-            li.pid for li in disc.listeners if li.proto == "unix" and ({_norm(li.path), _norm(li.canonical)} & wanted)
+            li.pid
+            for li in disc.listeners
+            if li.proto == "unix" and ({norm_host_path(li.path), norm_host_path(li.canonical)} & wanted)
         }
     elif endpoint.port is not None:
         holders = {li.pid for li in disc.listeners if li.proto != "unix" and li.port == endpoint.port}
@@ -745,7 +742,8 @@ def _pick_dockerd(
         same_root = [
             p
             for p in candidates
-            if _norm(str(configs[p.pid].get("data-root") or "/var/lib/docker")) == _norm(str(root_dir))
+            if norm_host_path(str(configs[p.pid].get("data-root") or "/var/lib/docker"))
+            == norm_host_path(str(root_dir))
         ]
         if len(same_root) == 1:
             return same_root[0], "data-root", ""
@@ -766,7 +764,7 @@ def _dockerds_using_containerd(
     serving = {
         li.pid
         for li in disc.listeners
-        if li.proto == "unix" and _norm(address) in (_norm(li.path), _norm(li.canonical))
+        if li.proto == "unix" and norm_host_path(address) in (norm_host_path(li.path), norm_host_path(li.canonical))
     }
     containerds = {p.pid: p for p in disc.procs if p.kind == "containerd"}
     out = []
@@ -776,7 +774,7 @@ def _dockerds_using_containerd(
             out.append(d)
             continue
         # ... else compare the address dockerd is configured to use.
-        if _norm(_containerd_address_of(configs[d.pid], bool(children))) == _norm(address):
+        if norm_host_path(_containerd_address_of(configs[d.pid], bool(children))) == norm_host_path(address):
             out.append(d)
     return out
 
@@ -1012,7 +1010,7 @@ def _pick_containerd(
     serving = {
         li.pid
         for li in disc.listeners
-        if li.proto == "unix" and _norm(address) in (_norm(li.path), _norm(li.canonical))
+        if li.proto == "unix" and norm_host_path(address) in (norm_host_path(li.path), norm_host_path(li.canonical))
     }
     found = [c for c in containerds if c.pid in serving]
     if len(found) == 1:

@@ -207,7 +207,7 @@ def test_it_reports_info_when_the_audited_file_was_found_missing():
 
 
 def test_it_skips_the_audit_checks_when_the_rules_were_unreadable():
-    snap = snap_with(roles={"etc-docker": "/etc/docker"}, audit_rules=None, errors={"audit_rules": "permission denied"})
+    snap = snap_with(roles={"etc-docker": "/etc/docker"}, audit_rules=None, errors={"audit": "permission denied"})
     with pytest.raises(NotCollected, match="permission denied"):
         host.check_1_1_6(snap)
 
