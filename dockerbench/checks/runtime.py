@@ -4,7 +4,7 @@ Every check here looks at the running containers (``snap.audited_containers``,
 our own probe left out) and reports one finding per offending container, with
 the flag and value that offends. When no container runs, the automated checks
 give a single PASS with ``containers: 0``. Deliberate differences from
-docker-bench-security are listed in docs/differences.d/sections-4-7.md.
+docker-bench-security are listed in docs/differences.md.
 """
 
 from __future__ import annotations
