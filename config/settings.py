@@ -171,3 +171,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# dockerbench itself.
+# Fernet key(s) for host credentials at rest, comma separated, newest first (see hosts/crypto.py).
+DOCKERBENCH_ENCRYPTION_KEY = os.environ.get("DOCKERBENCH_ENCRYPTION_KEY", "")
+# Image for the probe container that reads host facts through the Docker API.
+DOCKERBENCH_PROBE_IMAGE = os.environ.get("DOCKERBENCH_PROBE_IMAGE", "busybox:stable")
+# Raw snapshots are kept this many days for re-evaluation; summaries and results are kept.
+DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = int(os.environ.get("DOCKERBENCH_SNAPSHOT_RETENTION_DAYS", "30"))
+# A scan still running after this many seconds is failed by the reaper (its worker died).
+DOCKERBENCH_SCAN_TIME_LIMIT = int(os.environ.get("DOCKERBENCH_SCAN_TIME_LIMIT", "900"))

@@ -50,3 +50,17 @@ def test_hosts_are_enabled_by_default_and_filtered_by_tag() -> None:
     assert list(Host.objects.filter(tags__name="prod")) == [db, web]  # ordered by name
     assert list(staging.hosts.all()) == [db]
     assert list(Host.objects.filter(enabled=True, tags=prod)) == [web]
+
+
+def test_credentials_are_encrypted_at_rest() -> None:
+    from django.db import connection
+
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-material\n-----END OPENSSH PRIVATE KEY-----\n"
+    host = Host.objects.create(name="tls-1", url="tcp://10.0.0.5:2376", ssh_private_key=key, tls_client_key=key)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ssh_private_key, tls_client_key, tls_ca_cert FROM hosts_host WHERE id = %s", [host.pk])
+        ssh_raw, tls_raw, ca_raw = cursor.fetchone()
+    assert "secret-material" not in ssh_raw and "secret-material" not in tls_raw
+    assert ca_raw == ""  # not set stays empty, no key needed to read it
+    host.refresh_from_db()
+    assert host.ssh_private_key == key and host.tls_client_key == key

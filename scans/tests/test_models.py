@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 
 from hosts.models import Host
-from scans.models import Scan
+from scans.models import Scan, ScanSnapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ def host() -> Host:
 
 
 def test_a_new_scan_is_queued_with_an_empty_summary(host: Host) -> None:
-    first = Scan.objects.create(host=host)
+    first = Scan.objects.create(host=host, status=Scan.Status.SUCCEEDED)
     second = Scan.objects.create(host=host, trigger=Scan.Trigger.SCHEDULE)
 
     first.summary["score"] = 80
@@ -25,9 +26,15 @@ def test_a_new_scan_is_queued_with_an_empty_summary(host: Host) -> None:
 
     assert (second.status, second.trigger) == (Scan.Status.QUEUED, Scan.Trigger.SCHEDULE)
     assert second.summary == {}  # the default is a fresh dict per scan, never shared
-    assert second.snapshot is None
     assert not second.is_finished
     assert second.duration is None
+
+
+def test_a_host_cannot_have_two_active_scans(host: Host) -> None:
+    Scan.objects.create(host=host, status=Scan.Status.RUNNING)
+    Scan.objects.create(host=host, status=Scan.Status.FAILED)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Scan.objects.create(host=host)
 
 
 @pytest.mark.parametrize(
@@ -50,18 +57,21 @@ def test_duration_is_finished_minus_started(host: Host) -> None:
     assert scan.duration == timedelta(seconds=2.5)
 
 
-def test_snapshot_and_summary_round_trip_as_json(host: Host) -> None:
-    snapshot = {"schema": 1, "info": {"ServerVersion": "20.10.24"}, "containers": [{"name": "<img src=x>"}]}
-    summary = {"score": 72, "sections": {"5": {"WARN": 3, "PASS": 20}}}
-    scan = Scan.objects.create(host=host, snapshot=snapshot, summary=summary)
+def test_snapshot_is_stored_compressed_and_round_trips(host: Host) -> None:
+    text = '{"info": {"Name": "<img src=x>"}, "path": "/tmp/\\udcff"}' + " " * 10000
+    scan = Scan.objects.create(host=host, status=Scan.Status.SUCCEEDED, summary={"score": 72})
+    ScanSnapshot.pack(scan, text).save()
 
-    scan.refresh_from_db()
+    stored = ScanSnapshot.objects.get(scan=scan)
 
-    assert (scan.snapshot, scan.summary) == (snapshot, summary)
+    assert stored.unpack() == text
+    assert stored.size == len(text.encode())
+    assert len(bytes(stored.data)) < stored.size // 10
+    assert Scan.objects.get(pk=scan.pk).summary == {"score": 72}
 
 
 def test_scans_list_newest_first_and_go_with_their_host(host: Host) -> None:
-    older = Scan.objects.create(host=host)
+    older = Scan.objects.create(host=host, status=Scan.Status.SUCCEEDED)
     newer = Scan.objects.create(host=host)
 
     assert list(host.scans.all()) == [newer, older]
