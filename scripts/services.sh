@@ -6,7 +6,12 @@
 # - apt packages, installed only when missing;
 # - a dockerd on unix:///var/run/docker.sock, started in the background when nothing answers there
 #   (these machines have no systemd); its log goes to var/log/dockerd.log;
-# - the test image dockerbench/busybox:test, imported from busybox-static when absent (no registry needed).
+# - the test image dockerbench/busybox:test, imported from busybox-static when absent (no registry needed);
+# - Redis on 127.0.0.1:6379 (no persistence: test data only), daemonized, log in var/log/redis.log;
+# - PostgreSQL 15 on 127.0.0.1:5432 (Debian's cluster 15/main, run by pg_ctlcluster as postgres), with a role
+#   `dockerbench` (password $DOCKERBENCH_PG_PASSWORD, CREATEDB so pytest-django can create its test database) and
+#   a database `dockerbench`;
+# - a check that Chromium is at /usr/bin/chromium (Playwright launches it itself, per test session).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +20,14 @@ DOCKER_SOCK=/var/run/docker.sock
 DOCKER_URL="unix://$DOCKER_SOCK"
 DOCKERD_TIMEOUT="${DOCKERD_TIMEOUT:-60}"
 TEST_IMAGE=dockerbench/busybox:test
+REDIS_PORT=6379
+PG_VERSION=15
+PG_CLUSTER=main
+PG_PORT=5432
+# A local, loopback-only role for the tests and benchmarks; the Makefile builds DATABASE_URL from the same default.
+PG_PASSWORD="${DOCKERBENCH_PG_PASSWORD:-dockerbench-local-only}"
+SERVICE_TIMEOUT="${SERVICE_TIMEOUT:-30}"
+CHROMIUM=/usr/bin/chromium
 
 PACKAGES=(
     docker.io busybox-static openssh-server iproute2 openssl
@@ -108,17 +121,99 @@ build_test_image() {
     say "test image: $TEST_IMAGE built"
 }
 
-start_other_services() {
-    # ---------------------------------------------------------------------------------------------
-    # Redis, PostgreSQL and Chromium are installed above but not started yet: the dashboard's tests
-    # (issue 3: Celery on Redis, PostgreSQL, browser tests) start them here, each idempotently
-    # (check that it answers, start it in the background with its log under $LOG_DIR, wait, fail loudly).
-    # ---------------------------------------------------------------------------------------------
-    :
+redis_answers() {
+    [ "$(timeout 5 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]
+}
+
+start_redis() {
+    if redis_answers; then
+        say "redis: already answering on 127.0.0.1:$REDIS_PORT"
+        return
+    fi
+    local log="$LOG_DIR/redis.log"
+    say "redis: starting on 127.0.0.1:$REDIS_PORT (log: $log)"
+    # No RDB snapshots, no AOF: the tests' data is throwaway, and a save must never block or fill the disk.
+    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+        --dir "$ROOT/var" --logfile "$log" --pidfile "$ROOT/var/redis.pid" ||
+        {
+            tail -n 30 "$log" >&2 || true
+            die "redis-server failed to start; see $log"
+        }
+    local waited=0
+    until redis_answers; do
+        if [ "$waited" -ge "$SERVICE_TIMEOUT" ]; then
+            tail -n 30 "$log" >&2 || true
+            die "redis did not answer PING on 127.0.0.1:$REDIS_PORT within ${SERVICE_TIMEOUT}s; see $log"
+        fi
+        sleep 1
+        waited=$((waited + 1))
+    done
+    say "redis: up after ${waited}s"
+}
+
+pg_answers() {
+    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 5
+}
+
+# As the postgres superuser over the local socket (peer authentication): only root reaches this.
+pg_sql() {
+    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres "$@"
+}
+
+start_postgresql() {
+    local log="/var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log"
+    if pg_answers; then
+        say "postgresql: already answering on 127.0.0.1:$PG_PORT"
+    else
+        if ! pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
+            say "postgresql: creating cluster $PG_VERSION/$PG_CLUSTER"
+            pg_createcluster "$PG_VERSION" "$PG_CLUSTER" --port "$PG_PORT" >/dev/null ||
+                die "pg_createcluster $PG_VERSION $PG_CLUSTER failed"
+        fi
+        say "postgresql: starting cluster $PG_VERSION/$PG_CLUSTER on 127.0.0.1:$PG_PORT (log: $log)"
+        # Without systemd, pg_ctlcluster runs pg_ctl as the cluster's owner (postgres) and waits for startup.
+        pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start -- -o "-c listen_addresses=127.0.0.1 -c port=$PG_PORT" ||
+            {
+                tail -n 30 "$log" >&2 || true
+                die "pg_ctlcluster $PG_VERSION $PG_CLUSTER start failed; see $log"
+            }
+        local waited=0
+        until pg_answers; do
+            if [ "$waited" -ge "$SERVICE_TIMEOUT" ]; then
+                tail -n 30 "$log" >&2 || true
+                die "postgresql did not answer on 127.0.0.1:$PG_PORT within ${SERVICE_TIMEOUT}s; see $log"
+            fi
+            sleep 1
+            waited=$((waited + 1))
+        done
+        say "postgresql: up after ${waited}s"
+    fi
+    # Idempotent: create the role and database when missing, and keep the password in step with PG_PASSWORD.
+    pg_sql -v pw="$PG_PASSWORD" <<'SQL' || die "could not create the dockerbench role in PostgreSQL"
+SELECT 'CREATE ROLE dockerbench LOGIN CREATEDB'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'dockerbench') \gexec
+ALTER ROLE dockerbench LOGIN CREATEDB PASSWORD :'pw';
+SQL
+    pg_sql <<'SQL' || die "could not create the dockerbench database in PostgreSQL"
+SELECT 'CREATE DATABASE dockerbench OWNER dockerbench'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'dockerbench') \gexec
+SQL
+    PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U dockerbench -d dockerbench -c 'SELECT 1' \
+        >/dev/null || die "the dockerbench role cannot log in over 127.0.0.1:$PG_PORT with its password"
+    say "postgresql: role and database dockerbench ready"
+}
+
+check_chromium() {
+    # Nothing to start: the browser tests launch it through Playwright. Say here, once, if it is missing.
+    [ -x "$CHROMIUM" ] || die "$CHROMIUM is missing (apt-get install chromium)"
+    say "chromium: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
 }
 
 install_packages
 start_dockerd
 build_test_image
-start_other_services
-say "services ready: DOCKER_HOST=$DOCKER_URL, test image $TEST_IMAGE"
+start_redis
+start_postgresql
+check_chromium
+say "services ready: DOCKER_HOST=$DOCKER_URL, test image $TEST_IMAGE, redis 127.0.0.1:$REDIS_PORT," \
+    "postgresql 127.0.0.1:$PG_PORT"
