@@ -79,6 +79,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    # Named partials inside page templates ({% partialdef %}); Django 6.0 has them built in.
+    "template_partials",
     "django_celery_beat",
     "hosts",
     "scans",
