@@ -7,6 +7,7 @@ Calls run on a small thread pool, and every call has a timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import logging
 import os
@@ -380,8 +381,16 @@ def collect_api(
     *,
     workers: int = DEFAULT_WORKERS,
     progress: Callable[[str, int, int], None] | None = None,
+    top: bool = True,
+    after_info: Callable[[dict[str, Any]], None] | None = None,
 ) -> ApiParts:
     """Fetch everything the checks need from the Docker API.
+
+    With ``top`` False, no container's processes are asked for (``top`` stays
+    None, with no error): the caller takes them from the host and asks
+    ``fetch_tops`` for the rest. ``after_info(info)`` is called as soon as
+    ``docker info`` has answered, before anything is listed, so work that needs
+    only the info can start alongside.
 
     ``progress(kind, done, total)`` is called from the calling thread: once
     with kind "listed" (done 0) when the containers and images are listed and
@@ -419,6 +428,8 @@ def collect_api(
         parts.version = timed("version", client.version)
     except Exception as exc:
         raise CollectError(f"the engine stopped answering: {_why(exc)}") from exc
+    if after_info is not None:
+        after_info(parts.info or {})
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         listing = {
@@ -449,7 +460,10 @@ def collect_api(
             if progress:
                 progress(kind, done, total)
 
-        c_futs = [pool.submit(timed, "containers", lambda row=row: _container(client, row)) for row in container_rows]
+        c_futs = [
+            pool.submit(timed, "containers", lambda row=row: _container(client, row, with_top=top))
+            for row in container_rows
+        ]
         i_futs = [pool.submit(timed, "images", lambda row=row: _image(client, row)) for row in image_rows]
 
         got_containers: list[ContainerSnapshot] = []
@@ -498,8 +512,8 @@ def _row_name(row: dict[str, Any]) -> str:
     return names[0].lstrip("/") if names else str(row.get("Id", "?"))[:12]
 
 
-def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapshot:
-    """Inspect, top and diff of one container.
+def _container(client: docker.APIClient, row: dict[str, Any], *, with_top: bool = True) -> ContainerSnapshot:
+    """Inspect, top (unless not ``with_top``) and diff of one container.
 
     A part the engine refuses for this container alone is recorded in its
     ``errors``; losing the engine itself propagates, so the whole list is
@@ -514,16 +528,10 @@ def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapsh
     errors: dict[str, str] = {}
     top: dict[str, Any] | None = None
     diff: tuple[DiffEntry, ...] | None = None
-    if running:
-        try:
-            top = client.top(cid) or {}
-        except docker.errors.NotFound:
-            errors["top"] = "the container was removed while it was examined"
-        except (docker.errors.APIError, requests.exceptions.Timeout) as exc:
-            # e.g. 409 "is not running": it stopped between inspect and top
-            errors["top"] = _why(exc)
-    else:
+    if not running:
         errors["top"] = "the container is not running"
+    elif with_top:
+        top = _top(client, cid, errors)
     try:
         diff = tuple(
             DiffEntry(_DIFF_KINDS.get(d.get("Kind"), "?"), str(d.get("Path", ""))) for d in client.diff(cid) or ()
@@ -536,6 +544,46 @@ def _container(client: docker.APIClient, row: dict[str, Any]) -> ContainerSnapsh
         errors["diff"] = _why(exc)  # a huge diff on a slow disk: this container alone
     name = str(inspect.get("Name") or "").lstrip("/") or cid[:12]
     return ContainerSnapshot(id=cid, name=name, inspect=inspect, running=running, top=top, diff=diff, errors=errors)
+
+
+def _top(client: docker.APIClient, cid: str, errors: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        return dict(client.top(cid) or {})
+    except docker.errors.NotFound:
+        errors["top"] = "the container was removed while it was examined"
+    except (docker.errors.APIError, requests.exceptions.Timeout) as exc:
+        # e.g. 409 "is not running": it stopped between inspect and top
+        errors["top"] = _why(exc)
+    return None
+
+
+def fetch_tops(
+    client: docker.APIClient, containers: list[ContainerSnapshot], *, workers: int = DEFAULT_WORKERS
+) -> dict[str, ContainerSnapshot]:
+    """``docker top`` of each container through the API, on the bounded pool; by container id.
+
+    A container the engine refuses gets the reason in its ``errors``; once the
+    engine stops answering, the calls still queued fail at once with that reason.
+    """
+    lost = threading.Event()
+
+    def one(c: ContainerSnapshot) -> ContainerSnapshot:
+        errors = dict(c.errors)
+        errors.pop("top", None)
+        top: dict[str, Any] | None = None
+        if lost.is_set():
+            errors["top"] = _why(_Lost())
+        else:
+            try:
+                top = _top(client, c.id, errors)
+            except Exception as exc:
+                if _is_lost(exc):
+                    lost.set()
+                errors["top"] = _why(exc)
+        return dataclasses.replace(c, top=top, errors=errors)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return {c.id: got for c, got in zip(containers, pool.map(one, containers), strict=True)}
 
 
 def _image(client: docker.APIClient, row: dict[str, Any]) -> ImageSnapshot:

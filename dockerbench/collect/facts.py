@@ -31,6 +31,8 @@ from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from dockerbench.collect.hostprocs import HostProcesses
+from dockerbench.collect.hostprocs import parse_record as parse_process_record
 from dockerbench.daemonconfig import DaemonConfig, effective
 from dockerbench.snapshot import PROBE_LABEL, FileFact, HostFacts, MountFact, ProcessFact, norm_host_path
 
@@ -395,6 +397,8 @@ class Discovery:
     certs: list[str] = field(default_factory=list)
     canonical: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # malformed lines
+    # The processes of containers (token p): None when not asked for or not reported.
+    processes: HostProcesses | None = None
 
     def merge(self, other: Discovery) -> None:
         """Add what a later fetch run found."""
@@ -634,6 +638,10 @@ def _parse_line(  # noqa: C901 - one branch per record
         disc.certs.append(_s(w[0]))
     elif tag == "canon":
         disc.canonical[_s(w[0])] = _s(w[1])
+    elif tag in ("pcgroups", "pstatus", "pcmdlines", "passwd"):
+        if disc.processes is None:
+            disc.processes = HostProcesses()
+        parse_process_record(disc.processes, tag, blob)
     else:
         disc.problems.append(f"unknown record {tag!r}")
 
@@ -844,8 +852,24 @@ def _swarm_state_path(data_root: str) -> str:
     return data_root.rstrip("/") + "/swarm/docker-state.json"
 
 
+@dataclass(frozen=True)
+class HostPass:
+    """One fact-gathering pass: the host facts, and the containers' processes when asked for."""
+
+    facts: HostFacts
+    processes: HostProcesses | None = None  # None: not asked for, or the script did not report them
+
+
 def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> HostFacts:
+    """Gather the host facts of the daemon serving ``endpoint`` (whose ``docker info`` is ``info``)."""
+    return gather_host(runner, endpoint=endpoint, info=info).facts
+
+
+def gather_host(runner: FactRunner, *, endpoint: str, info: dict[str, Any], processes: bool = False) -> HostPass:
     """Gather the host facts of the daemon serving ``endpoint`` (whose ``docker info`` is ``info``).
+
+    With ``processes``, the same first run of the script also lists every
+    container's processes from the host's /proc (see ``hostprocs``).
 
     Runs the script once to discover (and stat and read the paths that can be
     guessed up front), and once more only for what the daemon's configuration
@@ -866,6 +890,8 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
         tokens.append(_token("c", ep.socket_path))
     if swarm_active and root_dir:
         tokens.append(_token("r", _swarm_state_path(root_dir)))
+    if processes:
+        tokens.append(_token("p", "all"))
     disc = parse_output(runner.run(["discover", *tokens]))
     errors: dict[str, str] = {}
     if not disc.complete:
@@ -956,7 +982,8 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
     audit_rules, audit_source = _audit_rules(disc, errors)
     if disc.mounts is None:
         errors["mounts"] = disc.mounts_error or "the fact script did not report mounts"
-    return HostFacts(
+    host_procs = disc.processes if disc.processes is not None and disc.processes.complete else None
+    facts = HostFacts(
         method=method,
         hostname=disc.hostname,
         dockerd=ProcessFact(dockerd.pid, dockerd.argv) if dockerd else None,
@@ -975,6 +1002,7 @@ def gather_facts(runner: FactRunner, *, endpoint: str, info: dict[str, Any]) -> 
         environment=environment,
         errors=errors,
     )
+    return HostPass(facts, host_procs)
 
 
 def _uses_tls(config: DaemonConfig, dockerd_env: dict[str, str]) -> bool:
@@ -1025,10 +1053,12 @@ def _pick_containerd(
 __all__ = [
     "FactRunner",
     "FactsError",
+    "HostPass",
     "LocalRunner",
     "ProbeRunner",
     "SshRunner",
     "gather_facts",
+    "gather_host",
     "parse_output",
     "script_text",
 ]

@@ -11,7 +11,8 @@
 #          stat PATH...         stat plain paths (for people; Python uses fetch)
 #   TOKEN  a letter and a field (as in the output): s stat the path, r read the file,
 #          c resolve the symlinks of the path under ROOT, g the members of a group
-#          (named, or by gid, as dockerd's --group).
+#          (named, or by gid, as dockerd's --group), p the processes of every
+#          container (the field is ignored).
 #
 # Output: one record per line, fields separated by one space; the last line is
 # "end". A field that starts with "=" is the text after it, made only of the
@@ -339,8 +340,49 @@ tokens() {
             fi
             ;;
         g*) group_members "$V" ;;
+        p*) container_procs ;;
         esac
     done
+}
+
+# Every process whose cgroup path names a container (64 hex digits: /docker/<id>,
+# docker-<id>.scope, under cgroup v1 or v2), as `docker top` lists them, with
+# its status (Name, State, PPid, Uid) and command line: one grep each over all
+# pids, whatever their number. The host's /etc/passwd names the uids.
+container_procs() {
+    set -- /proc/[0-9]*/cgroup
+    [ -e "$1" ] || set --
+    _pc=
+    [ $# -gt 0 ] && _pc=$(grep -H -m 1 -E '[0-9a-f]{64}' "$@" 2>/dev/null)
+    echo "pcgroups +"
+    printf '%s' "$_pc" | od -An -v -tx1
+    set --
+    _oldifs=$IFS
+    IFS='
+'
+    set -f
+    for _l in $_pc; do
+        _l=${_l#/proc/}
+        set -- "$@" "/proc/${_l%%/*}/status"
+    done
+    IFS=$_oldifs
+    set +f
+    if [ $# -gt 0 ]; then
+        echo "pstatus +"
+        grep -H -s -e '^Name:' -e '^State:' -e '^PPid:' -e '^Uid:' "$@" | od -An -v -tx1
+        _n=$#
+        while [ "$_n" -gt 0 ]; do
+            set -- "$@" "${1%/status}/cmdline"
+            shift
+            _n=$((_n - 1))
+        done
+        echo "pcmdlines +"
+        grep -a -z -H -s '' "$@" | od -An -v -tx1
+    fi
+    if [ -r "$ROOT/etc/passwd" ]; then
+        echo "passwd +"
+        od -An -v -tx1 "$ROOT/etc/passwd"
+    fi
 }
 
 # ppid of pid $1 into P
