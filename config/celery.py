@@ -13,12 +13,19 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("dockerbench")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Housekeeping, run by beat next to the schedules kept in the database (django-celery-beat reads these too).
+app.conf.beat_schedule = {
+    "reap-stale-scans": {"task": "scans.tasks.reap_stale_scans", "schedule": 300.0},
+    "prune-snapshots": {"task": "scans.tasks.prune_snapshots", "schedule": crontab(hour="3", minute="30")},
+}
 
 
 @app.on_after_configure.connect
