@@ -1,3 +1,13 @@
+from django.urls import path
+
+from hosts import views
+
 app_name = "hosts"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.host_list, name="list"),
+    path("add/", views.host_add, name="add"),
+    path("<int:pk>/edit/", views.host_edit, name="edit"),
+    path("<int:pk>/delete/", views.host_delete, name="delete"),
+    path("<int:pk>/test-connection/", views.host_test_connection, name="test-connection"),
+]

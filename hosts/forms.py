@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.validators import validate_slug
+
+from hosts.models import Host, Tag
+
+# The credentials a Host keeps encrypted (hosts.crypto): write-only in this form.
+CREDENTIAL_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key", "ssh_private_key")
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea that never renders a value, not even the one just submitted (like PasswordInput's default)."""
+
+    def get_context(self, name, value, attrs):  # type: ignore[no-untyped-def]
+        return super().get_context(name, None, attrs)
+
+
+class TagListField(forms.CharField):
+    """Comma-separated tag names, each a slug: "prod, eu-west"."""
+
+    def to_python(self, value):  # type: ignore[no-untyped-def]
+        text = super().to_python(value)
+        names: list[str] = []
+        for raw in text.split(","):
+            name = raw.strip().lower()
+            if name and name not in names:
+                names.append(name)
+        return names
+
+    def validate(self, value):  # type: ignore[no-untyped-def]
+        super().validate(",".join(value))
+        for name in value:
+            if len(name) > 64:
+                raise forms.ValidationError(f"The tag {name!r} is longer than 64 characters.", code="tag_length")
+            try:
+                validate_slug(name)
+            except forms.ValidationError:
+                raise forms.ValidationError(
+                    f"The tag {name!r} may only hold letters, digits, hyphens and underscores.", code="tag_slug"
+                ) from None
+
+    def prepare_value(self, value):  # type: ignore[no-untyped-def]
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+
+class HostForm(forms.ModelForm):
+    """Host settings; the credentials are write-only.
+
+    An empty credential box keeps what is stored; its "clear" box removes it. The stored value is never rendered,
+    only whether one is set.
+    """
+
+    tags = TagListField(required=False, help_text="Comma separated, e.g. prod, eu-west.")
+
+    class Meta:
+        model = Host
+        fields = [
+            "name",
+            "url",
+            "enabled",
+            "facts_method",
+            "probe_image",
+            "tls_verify",
+            "ssh_known_hosts",
+            "ssh_accept_unknown_host",
+            "ssh_facts_url",
+        ]
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["tags"] = [tag.name for tag in self.instance.tags.all()]
+        for name in CREDENTIAL_FIELDS:
+            model_field = Host._meta.get_field(name)
+            self.fields[name] = forms.CharField(
+                label=model_field.verbose_name[:1].upper() + model_field.verbose_name[1:],
+                required=False,
+                strip=True,
+                widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+                help_text="Leave empty to keep the stored value.",
+            )
+            self.fields[f"clear_{name}"] = forms.BooleanField(label="clear", required=False)
+
+    def host_fields(self) -> dict[str, object]:
+        """The Host's field values from this form (credentials included, tags not), for services.create_host."""
+        fields = {name: self.cleaned_data[name] for name in self._meta.fields}  # type: ignore[union-attr]
+        fields.update(self.credential_values())
+        return fields
+
+    def credential_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, bool]]:
+        """(input, clear checkbox, whether a value is stored) for each credential, for the template."""
+        return [(self[name], self[f"clear_{name}"], bool(getattr(self.instance, name))) for name in CREDENTIAL_FIELDS]
+
+    def credential_values(self) -> dict[str, str]:
+        """The credentials to store after this submission: a new value, "" when cleared, else the stored one."""
+        values = {}
+        for name in CREDENTIAL_FIELDS:
+            if self.cleaned_data.get(f"clear_{name}"):
+                values[name] = ""
+            elif self.cleaned_data.get(name):
+                values[name] = self.cleaned_data[name]
+            else:
+                values[name] = getattr(self.instance, name) or ""
+        return values
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        for name in CREDENTIAL_FIELDS:
+            if cleaned.get(name) and cleaned.get(f"clear_{name}"):
+                self.add_error(f"clear_{name}", "Either paste a new value or clear it, not both.")
+        if not self.errors:
+            values = self.credential_values()
+            if bool(values["tls_client_cert"]) != bool(values["tls_client_key"]):
+                self.add_error(
+                    "tls_client_key", "A TLS client certificate and its key go together: set both or neither."
+                )
+        return cleaned
+
+    def _save_m2m(self) -> None:
+        # Tags are names here, not primary keys: create the missing Tag rows, then set the relation.
+        super()._save_m2m()
+        self.instance.tags.set(self.tag_objects())
+
+    def tag_objects(self) -> list[Tag]:
+        return [Tag.objects.get_or_create(name=name)[0] for name in self.cleaned_data.get("tags", [])]
+
+    def save(self, commit: bool = True) -> Host:
+        for name, value in self.credential_values().items():
+            setattr(self.instance, name, value)
+        return super().save(commit=commit)

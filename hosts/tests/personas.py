@@ -1,0 +1,33 @@
+"""The four personas of the access tests: an admin, an operator, a read-only viewer and an outsider.
+
+The groups come from the hosts data migration, so these tests also prove a fresh install has them.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+PASSWORD = "a-long-test-password-1"  # noqa: S105 - throwaway users in the test database
+
+
+def make_user(persona: str) -> User | None:
+    if persona == "outsider":
+        return None
+    if persona == "admin":
+        return User.objects.create_superuser("admin", "admin@example.invalid", PASSWORD)
+    user = User.objects.create_user(persona, f"{persona}@example.invalid", PASSWORD)
+    user.groups.add(Group.objects.get(name={"operator": "Operators", "viewer": "Viewers"}[persona]))
+    return user
+
+
+def persona_client(persona: str) -> Client:
+    client = Client()
+    user = make_user(persona)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+# What htmx sends with each request it makes.
+HX = {"HX-Request": "true"}
