@@ -364,7 +364,7 @@ def test_collecting_over_ssh_closes_the_connection(main_api: docker.APIClient, s
         ssh=SSHOptions(key_file=str(sshd_server.client_key), known_hosts=str(sshd_server.known_hosts)),
     )
     before = _open_sockets()
-    facts = _gather_facts("ssh", main_api, Target(url=MAIN, timeout=30), options, main_api.info())
+    facts = _gather_facts("ssh", main_api, Target(url=MAIN, timeout=30), options, main_api.info()).facts
     assert facts.method == "ssh" and facts.dockerd is not None
     assert _open_sockets() == before
 
