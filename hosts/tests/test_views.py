@@ -6,7 +6,8 @@ import logging
 
 import docker
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.urls import reverse
 
 from hosts.models import Host, Tag
@@ -91,7 +92,7 @@ def test_it_sends_an_outsider_to_the_login_page(host: Host, name: str, method: s
     assert Host.objects.filter(pk=host.pk).exists()
 
 
-def test_the_login_page_is_our_own_and_logs_in_to_the_fleet(client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+def test_the_login_page_is_our_own_and_logs_in_to_the_fleet(client: Client, django_user_model: type[User]) -> None:
     django_user_model.objects.create_user("ops", password="a-long-test-password-1")  # noqa: S106
     page = client.get(reverse("login"))
     assert page.status_code == 200
