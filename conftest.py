@@ -72,8 +72,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 
     pytest-django would name it test_dockerbench for everyone and drop another run's database mid-run.
     """
+    from django.conf import settings
     from pytest_django.fixtures import _set_suffix_to_test_databases
 
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3") and not (db.get("TEST") or {}).get("NAME"):
+        # On SQLite, a file rather than memory, so a Celery worker subprocess sees the test database too.
+        db.setdefault("TEST", {})["NAME"] = str(settings.VAR_DIR / "test-db.sqlite3")
     _set_suffix_to_test_databases(suffix=f"pid{os.getpid()}")
 
 

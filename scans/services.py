@@ -251,7 +251,7 @@ def record_results(scan: Scan, snapshot: HostSnapshot, results: list[Result]) ->
         ScanSnapshot.pack(scan, snapshot.to_json()).save(force_insert=True)
 
         summary = summarize(results)
-        missing = _real_missing(snapshot)
+        failed = _failed_parts(snapshot)
         scan.summary = storable(
             {
                 "checks": summary.checks,
@@ -260,13 +260,14 @@ def record_results(scan: Scan, snapshot: HostSnapshot, results: list[Result]) ->
                 "sections": summary.sections,
                 "judged": summary.judged,
                 "passed": summary.passed,
-                "missing": missing,
+                "missing": dict(snapshot.missing),  # part -> why, including parts that do not apply
+                "failed_parts": failed,
             }
         )
         scan.score = summary.score
         scan.warn_count = summary.by_status.get("WARN", 0)
         scan.engine_version = _text(snapshot.engine_version, _field_length(Scan, "engine_version"))
-        scan.status = Scan.Status.PARTIAL if missing else Scan.Status.SUCCEEDED
+        scan.status = Scan.Status.PARTIAL if failed else Scan.Status.SUCCEEDED
         scan.finished = timezone.now()
         checks_total = len(select())
         scan.progress = {
@@ -280,12 +281,16 @@ def record_results(scan: Scan, snapshot: HostSnapshot, results: list[Result]) ->
         Host.objects.filter(pk=scan.host_id).update(latest_scan=scan)
 
 
-def _real_missing(snapshot: HostSnapshot) -> dict[str, str]:
-    """Parts that could not be collected; facts nobody asked for are not missing."""
-    missing = dict(snapshot.missing)
+def _failed_parts(snapshot: HostSnapshot) -> list[str]:
+    """Parts that could not be collected. Parts that do not apply are not failures: facts nobody
+    asked for, and the swarm of an engine that is not a swarm manager."""
+    failed = set(snapshot.missing)
     if snapshot.connection.get("facts") == "none":
-        missing.pop("facts", None)
-    return missing
+        failed.discard("facts")
+    swarm = (snapshot.info or {}).get("Swarm") or {}
+    if snapshot.info is not None and (swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable")):
+        failed.discard("swarm")
+    return sorted(failed)
 
 
 def _check_rows(scan: Scan, results: list[Result]) -> list[CheckResult]:

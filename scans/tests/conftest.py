@@ -1,0 +1,256 @@
+"""Fixtures for scans on the real things: Redis, a Celery worker subprocess, dockerd, a gated Docker socket.
+
+Redis comes from the root conftest's redis_url, which fails (never skips) when Redis does not answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import docker
+import pytest
+import redis
+from django.db import connection
+
+from config.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_LABEL = "dockerbench.test"
+WORKER_START_TIMEOUT = 30.0
+
+# The worker, with broker options that make a dead worker's message come back within seconds
+# (production keeps kombu's hour-long visibility timeout, above the scan time limit).
+_WORKER_MAIN = """
+import sys
+import tempfile
+from config.celery import app
+app.conf.broker_transport_options = {
+    "visibility_timeout": float(sys.argv[1]),
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+}
+app.worker_main(sys.argv[2:])
+"""
+
+
+@pytest.fixture(scope="session")
+def celery_queue(redis_url: str) -> Iterator[str]:
+    """This session's own queue on Redis: tasks the tests send go there, and only our workers read it."""
+    queue = f"dockerbench-test-{uuid.uuid4().hex[:12]}"
+    saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options, celery_app.conf.task_default_queue)
+    _reset_producer()
+    celery_app.conf.broker_url = redis_url
+    celery_app.conf.broker_transport_options = {}
+    celery_app.conf.task_default_queue = queue
+    yield queue
+    _reset_producer()
+    (celery_app.conf.broker_url, celery_app.conf.broker_transport_options, celery_app.conf.task_default_queue) = saved
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.delete(queue)
+    finally:
+        client.close()
+
+
+def _reset_producer() -> None:
+    # The app caches its connection pool and its queue/router objects; drop them so new settings apply.
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)
+
+
+def database_url() -> str:
+    """The test database (after pytest-django created it) as a DATABASE_URL for another process."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        name = str(db["NAME"])
+        assert not name.startswith(("file:", ":memory:")), "the worker cannot see an in-memory test database"
+        return "sqlite:///" + name
+    host = str(db.get("HOST") or "")
+    netloc = quote(host, safe="") if host.startswith("/") else host
+    auth = quote(str(db.get("USER") or ""), safe="")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(str(db["PASSWORD"]), safe="")
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    query = urlencode(db.get("OPTIONS") or {})
+    return f"postgres://{auth}@{netloc}{port}/{quote(str(db['NAME']), safe='')}" + (f"?{query}" if query else "")
+
+
+class Worker:
+    """A real `celery worker` process (solo pool) on this session's queue."""
+
+    def __init__(self, queue: str, redis_url: str, *, scan_time_limit: int, visibility_timeout: float) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.log_path = ROOT / "var" / "log" / f"celery-{self.name.split('@')[0]}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": redis_url,
+            "DOCKERBENCH_SCAN_TIME_LIMIT": str(scan_time_limit),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
+        args = ["worker", "-P", "solo", "-Q", queue, "-n", self.name, "--loglevel", "INFO"]
+        args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_MAIN, str(visibility_timeout), *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while b" ready." not in self.log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"the Celery worker did not start:\n{self.log_text()[-3000:]}", pytrace=False)
+            time.sleep(0.1)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task, with no chance to ack or clean up."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def start_worker(transactional_db: None, celery_queue: str, redis_url: str) -> Iterator[Callable[..., Worker]]:
+    """Start workers for one test; every one of them is stopped (and its log removed) afterwards."""
+    workers: list[Worker] = []
+
+    def start(*, scan_time_limit: int = 900, visibility_timeout: float = 3600) -> Worker:
+        worker = Worker(celery_queue, redis_url, scan_time_limit=scan_time_limit, visibility_timeout=visibility_timeout)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
+def containers(docker_url: str, test_image: str) -> Iterator[Callable[..., docker.models.containers.Container]]:
+    """Run labelled test containers; all are removed afterwards."""
+    client = docker.DockerClient(base_url=docker_url, timeout=60)
+    label = uuid.uuid4().hex[:8]
+
+    def run(command: str = "sleep 300", *, labels: dict[str, str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+        return client.containers.run(
+            test_image, ["sh", "-c", command], detach=True, labels={TEST_LABEL: label, **(labels or {})}, **kwargs
+        )
+
+    yield run
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={label}"}):
+        container.remove(force=True)
+    client.close()
+
+
+class GatedDockerSocket:
+    """A unix socket in front of dockerd that holds every request until ``release()``.
+
+    Lets a test stop a scan mid-collection at a point it chooses, with the real engine behind it.
+    """
+
+    def __init__(self, path: Path, upstream: str = "/var/run/docker.sock") -> None:
+        self.path = path
+        self.upstream = upstream
+        self.released = threading.Event()
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(64)
+        self.requests_seen = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.released.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.connect(self.upstream)
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            self._pump(client, upstream, True)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            upstream.close()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, gated: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if gated:
+                    self.requests_seen.set()
+                    self.released.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def gated_docker(docker_url: str) -> Iterator[GatedDockerSocket]:
+    assert docker_url.startswith("unix://"), "the gate sits in front of a unix socket"
+    directory = Path(tempfile.mkdtemp(prefix="dockerbench-gate-"))
+    gate = GatedDockerSocket(directory / "docker.sock", upstream=docker_url.removeprefix("unix://"))
+    try:
+        yield gate
+    finally:
+        gate.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)

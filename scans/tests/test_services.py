@@ -1,0 +1,291 @@
+"""Scan workflows in this process, on the real dockerd (the Celery worker path is in test_tasks.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.db.models import Count
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from dockerbench.results import ObjectRef, Result, Status
+from dockerbench.runner import select
+from dockerbench.snapshot import ContainerSnapshot, DiffEntry, HostSnapshot
+from hosts.models import Host, Tag
+from hosts.services import create_host
+from scans import services
+from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule
+
+pytestmark = pytest.mark.django_db
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def wait_for_diff(container, path: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(c["Path"] == path for c in container.diff() or []):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never showed in the container's diff")
+
+
+@pytest.fixture
+def local_host(docker_url: str) -> Host:
+    return create_host("local-test", docker_url, facts_method=Host.Facts.NONE)
+
+
+def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: Host, containers) -> None:  # type: ignore[no-untyped-def]
+    script = (
+        f"touch '/tmp/{HOSTILE}'; touch \"$(printf '/tmp/bad\\377name')\"; cp /bin/busybox /bin/evil; "
+        "echo 'x:x:0:0::/:/bin/sh' >> /etc/passwd; mkdir -p /root/.ssh; echo key > /root/.ssh/authorized_keys; "
+        "touch /tmp/ready; sleep 300"
+    )
+    drifting = containers(script, labels={"note": HOSTILE})
+    read_only = containers("sleep 300", read_only=True)
+    wait_for_diff(drifting, "/tmp/ready")
+
+    scan = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    done = services.run_scan(scan.pk, worker="in-process")
+
+    assert done is not None and done.status == Scan.Status.SUCCEEDED, done.error if done else None
+    assert (done.attempts, done.worker, done.error) == (1, "in-process", "")
+    results = CheckResult.objects.filter(scan=done)
+    assert list(results.values_list("seq", flat=True)) == list(range(results.count()))
+    assert set(results.values_list("check_id", flat=True)) == set(select())
+    assert done.summary["checks"] == len(select())
+    assert sum(done.summary["findings"].values()) == results.count()
+    assert (
+        done.warn_count
+        == done.summary["by_status"].get("WARN", 0)
+        == results.filter(status="WARN").values("check_id").distinct().count()
+    )
+    assert done.score is not None and 0 <= done.score <= 100
+    assert done.progress["checks_done"] == done.progress["checks_total"] == len(select())
+    local_host.refresh_from_db()
+    assert local_host.latest_scan_id == done.pk
+
+    diff = DiffSnapshot.objects.get(scan=done, container_id=drifting.id)
+    paths = {path for _kind, path in diff.changes}
+    assert {f"/tmp/{HOSTILE}", "/tmp/bad\ufffdname", "/bin/evil", "/etc/passwd"} <= paths  # stored as sent
+    assert sorted(diff.new_since_previous) == sorted(diff.changes)  # first sight: everything is new
+    flagged = {s["path"] for s in diff.suspicious}
+    assert {"/bin/evil", "/etc/passwd", "/root/.ssh/authorized_keys"} <= flagged
+    assert diff.running and not diff.read_only and diff.image == "dockerbench/busybox:test"
+    ro = DiffSnapshot.objects.get(scan=done, container_id=read_only.id)
+    assert (ro.read_only, ro.changes) == (True, [])
+
+    raw = HostSnapshot.from_json(done.raw.unpack())
+    labels = next(c.labels for c in raw.containers or () if c.id == drifting.id)
+    assert labels["note"] == HOSTILE
+
+
+def test_the_second_scan_shows_only_changes_new_since_the_first(local_host: Host, containers) -> None:  # type: ignore[no-untyped-def]
+    container = containers("touch /tmp/one; while [ ! -e /tmp/go ]; do sleep 0.1; done; touch /tmp/two; sleep 300")
+    wait_for_diff(container, "/tmp/one")
+    first = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
+    container.exec_run(["touch", "/tmp/go"])
+    wait_for_diff(container, "/tmp/two")
+    second = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
+
+    assert first and second and first.pk != second.pk
+    diff = DiffSnapshot.objects.get(scan=second, container_id=container.id)
+    assert sorted(diff.new_since_previous) == [["A", "/tmp/go"], ["A", "/tmp/two"]]
+
+
+def test_running_a_finished_scan_again_changes_nothing(local_host: Host) -> None:
+    scan = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="first")
+    assert scan is not None
+    before = (scan.status, scan.finished, scan.attempts, scan.results.count(), scan.diffs.count())
+
+    assert services.run_scan(scan.pk, worker="second") is None
+
+    scan.refresh_from_db()
+    assert (scan.status, scan.finished, scan.attempts, scan.results.count(), scan.diffs.count()) == before
+    assert scan.worker == "first"
+
+
+def test_a_reclaimed_scan_replaces_the_earlier_attempts_rows(local_host: Host) -> None:
+    scan = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="first")
+    assert scan is not None
+    count = scan.results.count()
+    # As if its worker had died after writing: RUNNING, started longer ago than the time limit.
+    long_ago = timezone.now() - timedelta(seconds=10_000)
+    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.RUNNING, started=long_ago)
+
+    again = services.run_scan(scan.pk, worker="second")
+
+    assert again is not None and again.status == Scan.Status.SUCCEEDED
+    assert (again.attempts, again.worker) == (2, "second")
+    assert again.results.count() == count
+    assert not CheckResult.objects.filter(scan=again).values("seq").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert ScanSnapshot.objects.filter(scan=again).count() == 1
+
+
+def test_a_running_scan_of_another_live_worker_is_not_claimed(local_host: Host) -> None:
+    scan = Scan.objects.create(host=local_host, status=Scan.Status.RUNNING, started=timezone.now(), attempts=1)
+    assert services.run_scan(scan.pk, worker="intruder") is None
+    scan.refresh_from_db()
+    assert (scan.status, scan.attempts) == (Scan.Status.RUNNING, 1)
+
+
+def test_results_of_a_reaped_attempt_are_not_recorded(local_host: Host) -> None:
+    scan = services.claim_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="slow")
+    assert scan is not None
+    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.FAILED, error="reaped")
+    snapshot = HostSnapshot(target=local_host.url, collected_at="2026-01-01T00:00:00+00:00")
+
+    with pytest.raises(services.ScanNotOwned):
+        services.record_results(scan, snapshot, [Result("1.1.1", Status.PASS)])
+
+    assert not CheckResult.objects.filter(scan=scan).exists()
+    scan.refresh_from_db()
+    assert (scan.status, scan.error) == (Scan.Status.FAILED, "reaped")
+
+
+def test_an_unreachable_engine_fails_the_scan_with_the_engines_message() -> None:
+    host = create_host("gone", "unix:///nonexistent/docker.sock")
+    scan = services.run_scan(services.start_scan(host, trigger=Scan.Trigger.USER).pk, worker="w")
+    assert scan is not None and scan.status == Scan.Status.FAILED
+    assert "/nonexistent/docker.sock" in scan.error
+    assert scan.finished is not None
+    assert services.start_scan(host, trigger=Scan.Trigger.USER).pk != scan.pk  # nothing left stuck
+
+
+def test_nul_and_lone_surrogates_from_a_host_are_stored_escaped_not_lost(local_host: Host) -> None:
+    nasty = "/tmp/a\x00b\udcffc\ud800"
+    container = ContainerSnapshot(
+        id="c" * 64,
+        name=f"web{HOSTILE}\x00",
+        inspect={"Config": {"Image": "img\x00", "Labels": {"k\udcfe": nasty}}, "HostConfig": {}},
+        running=True,
+        diff=(DiffEntry("A", nasty), DiffEntry("C", "/etc/shadow")),
+    )
+    snapshot = HostSnapshot(target=local_host.url, collected_at="2026-01-01T00:00:00+00:00", containers=(container,))
+    obj = ObjectRef("container", "c" * 64, f"web{HOSTILE}\x00")
+    results = [Result("5.1", Status.WARN, f"label {nasty}", obj, {"labels": {"k\udcfe": nasty}, "n": (1, 2)})]
+    scan = services.claim_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
+    assert scan is not None
+
+    services.record_results(scan, snapshot, results)
+
+    escaped = "/tmp/a\\x00b\\xffc\\ud800"
+    row = CheckResult.objects.get(scan=scan)
+    assert row.message == f"label {escaped}"
+    assert row.object_name == f"web{HOSTILE}\\x00"
+    assert row.evidence == {"labels": {"k\\xfe": escaped}, "n": [1, 2]}
+    diff = DiffSnapshot.objects.get(scan=scan)
+    assert diff.changes == [["A", escaped], ["C", "/etc/shadow"]]
+    assert diff.image == "img\\x00"
+    assert [s["path"] for s in diff.suspicious] == ["/etc/shadow"]
+    # The raw snapshot keeps the original exactly.
+    raw = HostSnapshot.from_json(ScanSnapshot.objects.get(scan=scan).unpack())
+    assert raw.containers and raw.containers[0].diff == container.diff
+
+
+def test_start_scan_returns_the_active_scan_instead_of_a_second_one(local_host: Host) -> None:
+    first = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    second = services.start_scan(local_host, trigger=Scan.Trigger.SCHEDULE)
+    assert first.pk == second.pk
+    assert Scan.objects.filter(host=local_host, status__in=Scan.ACTIVE_STATUSES).count() == 1
+
+
+def test_start_scan_sends_the_task_only_when_the_transaction_commits(
+    local_host: Host,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.start_scan(local_host, trigger=Scan.Trigger.USER)
+        services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    assert len(callbacks) == 1
+
+
+def test_the_reaper_fails_dead_running_scans_and_forgotten_queued_ones(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DOCKERBENCH_SCAN_TIME_LIMIT = 60
+    other = create_host("other", "unix:///var/run/docker.sock")
+    third = create_host("third", "unix:///var/run/docker.sock")
+    now = timezone.now()
+    dead = Scan.objects.create(host=local_host, status=Scan.Status.RUNNING, started=now - timedelta(seconds=61))
+    alive = Scan.objects.create(host=other, status=Scan.Status.RUNNING, started=now - timedelta(seconds=5))
+    forgotten = Scan.objects.create(host=third)
+    Scan.objects.filter(pk=forgotten.pk).update(created=now - timedelta(days=1, minutes=1))
+
+    assert services.reap_stale_scans() == 2
+
+    for scan in (dead, alive, forgotten):
+        scan.refresh_from_db()
+    assert (dead.status, alive.status, forgotten.status) == (Scan.Status.FAILED, Scan.Status.RUNNING, "failed")
+    assert "the worker stopped before finishing" in dead.error
+    assert dead.finished is not None
+
+
+def test_run_schedule_queues_one_scan_per_enabled_host_with_the_tag(
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    nightly = Tag.objects.create(name="nightly")
+    hosts = [create_host(f"h{i}", "unix:///var/run/docker.sock", tags=[nightly]) for i in range(4)]
+    create_host("untagged", "unix:///var/run/docker.sock")
+    Host.objects.filter(pk=hosts[3].pk).update(enabled=False)
+    busy = Scan.objects.create(host=hosts[2], status=Scan.Status.RUNNING, started=timezone.now())
+    schedule = Schedule.objects.create(name="tagged", tag=nightly)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        queued = services.run_schedule(schedule.pk)
+
+    assert sorted(s.host.name for s in queued) == ["h0", "h1"]
+    assert {s.trigger for s in queued} == {Scan.Trigger.SCHEDULE}
+    assert len(callbacks) == 2
+    assert Scan.objects.filter(host=hosts[2]).get() == busy
+
+    Schedule.objects.filter(pk=schedule.pk).update(enabled=False)
+    assert services.run_schedule(schedule.pk) == []
+
+
+def test_sync_schedule_creates_updates_and_pauses_its_periodic_task(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+    schedule = Schedule.objects.create(name="hourly", host=local_host, minute="15", hour="*")
+
+    task = services.sync_schedule(schedule)
+
+    assert task.task == "scans.tasks.run_schedule"
+    assert json.loads(task.args) == [schedule.pk]
+    assert task.enabled
+    assert (task.crontab.minute, task.crontab.hour) == ("15", "*")
+    assert str(task.crontab.timezone) == settings.TIME_ZONE
+    schedule.refresh_from_db()
+    assert schedule.periodic_task_id == task.pk
+
+    schedule.enabled = False
+    schedule.hour = "3"
+    schedule.save()
+    paused = services.sync_schedule(schedule)
+
+    assert paused.pk == task.pk
+    assert not paused.enabled
+    assert paused.crontab.hour == "3"
+
+    services.delete_schedule(schedule)
+    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+
+
+def test_every_new_host_gets_the_nightly_default(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+    schedule = Schedule.objects.get(host=local_host)
+    assert (schedule.minute, schedule.hour, schedule.day_of_week, schedule.enabled) == ("0", "2", "*", True)
+    assert schedule.periodic_task is not None and schedule.periodic_task.enabled
+    assert str(schedule.periodic_task.crontab.timezone) == settings.TIME_ZONE
+
+
+def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = 30
+    old = timezone.now() - timedelta(days=31)
+    scans = [Scan.objects.create(host=local_host, status=Scan.Status.SUCCEEDED) for _ in range(3)]
+    for scan in scans:
+        ScanSnapshot.pack(scan, "{}").save()
+    Scan.objects.filter(pk__in=[scans[0].pk, scans[1].pk]).update(created=old)
+    Host.objects.filter(pk=local_host.pk).update(latest_scan=scans[1])  # old, but the newest this host has
+
+    assert services.prune_snapshots() == 1
+
+    assert set(ScanSnapshot.objects.values_list("scan_id", flat=True)) == {scans[1].pk, scans[2].pk}
