@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+from scans import charts
+
+NS = {"svg": charts.SVG_NS}
+
+
+def _parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)  # noqa: S314 - our own markup, parsed to prove it is well-formed
+    assert root.tag == f"{{{charts.SVG_NS}}}svg"
+    return root
+
+
+def _points(root: ET.Element) -> list[tuple[float, float]]:
+    line = root.find("svg:polyline", NS)
+    assert line is not None
+    return [tuple(float(n) for n in p.split(",")) for p in line.get("points", "").split()]
+
+
+def test_sparkline_is_valid_svg_and_maps_scores_to_heights() -> None:
+    root = _parse(charts.sparkline([0, 50, 100], width=100, height=24))
+    points = _points(root)
+
+    assert [x for x, _ in points] == [2.0, 50.0, 98.0]  # spread over the width inside a 2px pad
+    assert [y for _, y in points] == [22.0, 12.0, 2.0]  # 0 at the bottom, 100 at the top
+    assert "0 to 100" in root.get("aria-label", "")
+
+
+def test_sparkline_leaves_out_scans_without_score_and_clamps() -> None:
+    points = _points(_parse(charts.sparkline([None, 150, -5], width=100, height=24)))
+
+    assert [y for _, y in points] == [2.0, 22.0]
+
+
+def test_sparkline_of_nothing_is_an_empty_svg() -> None:
+    root = _parse(charts.sparkline([]))
+
+    assert root.find("svg:polyline", NS) is None
+    assert root.get("aria-label") == "no scores yet"
+
+
+def test_sparkline_of_one_score_is_a_point_in_the_middle() -> None:
+    assert _points(_parse(charts.sparkline([40], width=100, height=24))) == [(50.0, 14.0)]
+
+
+def test_score_history_has_axes_dated_ticks_and_a_point_per_scan() -> None:
+    start = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+    history = [(start + timedelta(days=i), score) for i, score in enumerate([20, 40, 60, 80, 100, 90, 70, 50])]
+
+    root = _parse(charts.score_history(history, width=640, height=200))
+
+    texts = [t.text for t in root.iter(f"{{{charts.SVG_NS}}}text")]
+    assert {"0", "25", "50", "75", "100"} <= set(texts)  # the y axis
+    assert "2026-01-01" in texts and "2026-01-08" in texts  # first and last dates on the x axis
+    assert len([t for t in texts if t and t.startswith("2026-")]) == 6  # at most six date ticks
+    circles = root.findall("svg:circle", NS)
+    assert len(circles) == 8
+    assert circles[0].find("svg:title", NS).text == "2026-01-01: 20"
+    points = _points(root)
+    # Left 36, right 12, top 10, bottom 28: x from 36 to 628, score 100 at y=10 and 0 at y=172.
+    assert points[0] == (36.0, round(10 + 162 * 0.8, 2))
+    assert points[4][1] == 10.0
+    assert points[-1][0] == 628.0
+
+
+def test_score_history_of_nothing_says_so() -> None:
+    root = _parse(charts.score_history([]))
+
+    assert root.find("svg:polyline", NS) is None
+    assert any(t.text == "no finished scans yet" for t in root.iter(f"{{{charts.SVG_NS}}}text"))
+
+
+def test_heat_colours_go_from_calm_to_red() -> None:
+    assert charts.heat_colour(None, 10) == "#f0f0f0"
+    assert charts.heat_colour(0, 10) == "#eef6ee"
+    assert charts.heat_colour(10, 10) == "#b2182b"  # the highest count is the darkest red
+    low, high = charts.heat_colour(1, 10), charts.heat_colour(9, 10)
+    assert int(low[3:5], 16) > int(high[3:5], 16)  # less green as the count grows
+    assert charts.heat_text_colour(10, 10) == "#ffffff"
+    assert charts.heat_text_colour(1, 10) == "#1f2328"
