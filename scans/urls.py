@@ -1,3 +1,15 @@
+from django.urls import path
+
+from scans import views
+
 app_name = "scans"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("hosts/<int:pk>/", views.host_detail, name="host"),
+    path("hosts/<int:pk>/scan/", views.scan_now, name="scan-now"),
+    path("hosts/<int:pk>/drift/", views.drift, name="drift"),
+    path("scans/<int:pk>/", views.scan_detail, name="scan"),
+    path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
+    path("checks/<str:check_id>/", views.check_detail, name="check"),
+]

@@ -19,9 +19,10 @@ def seed_host(name: str, *, scans: int = 2, tags: tuple[str, ...] = (), warn: di
     """A host with a nightly history; the previous scan WARNs 5.4 on a and b, the latest on a and c."""
     host = make_host(name, tags=tags)
     start = timezone.now() - scans * DAY
+    warn = {"5": 2} if warn is None else warn
     scan = None
     for i in range(scans):
-        scan = make_scan(host, score=50 + i % 50, when=start + i * DAY, warn_by_section={"5": 2} if warn is None else warn)
+        scan = make_scan(host, score=50 + i % 50, when=start + i * DAY, warn_by_section=warn)
         if i == scans - 2:
             make_result(scan, "5.4", object_kind="container", object_name="a")
             make_result(scan, "5.4", object_kind="container", object_name="b")
