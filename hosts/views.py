@@ -6,11 +6,12 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from hosts import services
-from hosts.forms import HostForm
+from hosts.forms import CREDENTIAL_FIELDS, HostForm
 from hosts.models import Host, Tag
 from scans.services import delete_schedule
 
@@ -49,6 +50,7 @@ def host_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("hosts.add_host", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
 def host_add(request: HttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -61,6 +63,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("hosts.change_host", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
 def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
     host = _get_host(pk)
     form = HostForm(request.POST or None, instance=host)

@@ -9,11 +9,12 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from hosts.models import Host, Tag
 from hosts.services import create_host
 from hosts.tests.personas import HX, persona_client
-from scans.models import Schedule
+from scans.models import Scan, Schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -254,6 +255,19 @@ def test_no_page_shows_a_credential(host: Host, caplog: pytest.LogCaptureFixture
     assert_no_secret(client.post(reverse("hosts:test-connection", args=[host.pk]), follow=True))
     assert_no_secret(client.post(reverse("hosts:test-connection", args=[host.pk]), headers=HX))
     assert not any(marker in caplog.text for marker in SECRET_MARKERS)
+
+
+def test_error_reports_mask_the_credentials_posted(host: Host) -> None:
+    response = persona_client("operator").post(reverse("hosts:edit", args=[host.pk]), form_data())
+    assert set(response.wsgi_request.sensitive_post_parameters) == set(SECRETS)
+
+
+def test_the_list_links_the_last_scan(host: Host) -> None:
+    scan = Scan.objects.create(host=host, status=Scan.Status.SUCCEEDED, score=87, finished=timezone.now())
+    Host.objects.filter(pk=host.pk).update(latest_scan=scan)
+    body = persona_client("viewer").get(reverse("hosts:list")).content.decode()
+    assert f'<a href="{reverse("scans:scan", args=[scan.pk])}">#{scan.pk}, ' in body
+    assert "Succeeded, score 87" in body
 
 
 def test_an_empty_credential_box_keeps_the_stored_value(host: Host) -> None:
