@@ -37,12 +37,13 @@ _WORKER_MAIN = """
 import sys
 import tempfile
 from config.celery import app
+app.conf.task_default_queue = sys.argv[1]  # what the worker itself sends (run_schedule) stays on our queue
 app.conf.broker_transport_options = {
-    "visibility_timeout": float(sys.argv[1]),
+    "visibility_timeout": float(sys.argv[2]),
     "unacked_restore_interval": 1,
     "unacked_restore_throttle": 1,
 }
-app.worker_main(sys.argv[2:])
+app.worker_main(sys.argv[3:])
 """
 
 
@@ -60,7 +61,7 @@ def celery_queue(redis_url: str) -> Iterator[str]:
     (celery_app.conf.broker_url, celery_app.conf.broker_transport_options, celery_app.conf.task_default_queue) = saved
     client = redis.Redis.from_url(redis_url)
     try:
-        client.delete(queue)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     finally:
         client.close()
 
@@ -108,7 +109,7 @@ class Worker:
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, str(visibility_timeout), *args],
+            [sys.executable, "-c", _WORKER_MAIN, queue, str(visibility_timeout), *args],
             cwd=ROOT,
             env=env,
             stdout=self._log,
