@@ -28,6 +28,7 @@ from hosts.models import Host, Tag
 log = logging.getLogger(__name__)
 
 LOCAL_ENGINE_URL = "unix:///var/run/docker.sock"
+CREDENTIALS_PREFIX = "dockerbench-host-"
 # How long "test connection" and the first-run probe wait for an engine: a page is waiting.
 CONNECTION_TEST_TIMEOUT = 10.0
 
@@ -56,7 +57,8 @@ def engine_target(host: Host, *, timeout: float | None = None) -> Iterator[tuple
     that is removed when the block exits, whatever happens inside it.
     Raises ImproperlyConfigured when a stored credential cannot be decrypted.
     """
-    directory = tempfile.mkdtemp(prefix="dockerbench-host-")  # mkdtemp creates it 0700
+    # mkdtemp creates it 0700. The pid in the name lets remove_orphaned_credentials() find what a killed worker left.
+    directory = tempfile.mkdtemp(prefix=f"{CREDENTIALS_PREFIX}{os.getpid()}-")
     try:
         tls = None
         if host.tls_ca_cert or host.tls_client_cert or host.tls_client_key:
@@ -88,6 +90,34 @@ def engine_target(host: Host, *, timeout: float | None = None) -> Iterator[tuple
         yield Target(**target_kwargs), options
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def remove_orphaned_credentials() -> int:
+    """Remove credential directories left by processes that died inside engine_target (SIGKILL, OOM).
+
+    Returns how many were removed. Only this machine's temporary directory is looked at.
+    """
+    removed = 0
+    root = tempfile.gettempdir()
+    for entry in os.listdir(root):
+        if not entry.startswith(CREDENTIALS_PREFIX):
+            continue
+        pid_text = entry[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def test_connection(host: Host) -> ConnectionResult:

@@ -27,7 +27,7 @@ from dockerbench.results import Result
 from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot
 from hosts.models import Host
-from hosts.services import engine_target
+from hosts.services import engine_target, remove_orphaned_credentials
 from scans import drift
 from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule
 
@@ -388,6 +388,7 @@ def reap_stale_scans() -> int:
     queued = Scan.objects.filter(status=Scan.Status.QUEUED, created__lt=now - QUEUED_TOO_LONG).update(
         status=Scan.Status.FAILED, finished=now, error="no worker picked the scan up within a day"
     )
+    remove_orphaned_credentials()  # a worker killed mid-scan could not remove its decrypted keys
     if running or queued:
         log.warning("reaped %d stale running and %d stale queued scans", running, queued)
     return running + queued

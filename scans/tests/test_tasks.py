@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 
 import pytest
@@ -9,7 +11,7 @@ from django.db.models import Count
 
 from dockerbench.runner import select
 from hosts.models import Host, Tag
-from hosts.services import create_host
+from hosts.services import CREDENTIALS_PREFIX, create_host
 from scans import services, tasks
 from scans.models import CheckResult, DiffSnapshot, Scan, Schedule
 from scans.tests.conftest import wait_for
@@ -87,11 +89,11 @@ def _scan_stuck_in_collection(start_worker, gated_docker, **worker_options):  # 
     wait_for(lambda: Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING).exists(), what="the claim")
     assert gated_docker.requests_seen.wait(30), "the worker never reached the engine"
     worker.kill()
-    return scan
+    return scan, worker.proc.pid
 
 
 def test_a_scan_whose_worker_was_killed_is_failed_by_the_reaper(start_worker, gated_docker, settings) -> None:  # type: ignore[no-untyped-def]
-    scan = _scan_stuck_in_collection(start_worker, gated_docker)
+    scan, killed_pid = _scan_stuck_in_collection(start_worker, gated_docker)
     time.sleep(0.5)
     scan.refresh_from_db()
     assert scan.status == Scan.Status.RUNNING  # nobody is left to say otherwise...
@@ -105,13 +107,16 @@ def test_a_scan_whose_worker_was_killed_is_failed_by_the_reaper(start_worker, ga
     assert not scan.results.exists()
     retry = services.start_scan(scan.host, trigger=Scan.Trigger.USER)
     assert retry.pk != scan.pk and retry.status == Scan.Status.QUEUED
+    # The killed worker could not remove its credentials directory; the reaper did.
+    left = [e for e in os.listdir(tempfile.gettempdir()) if e.startswith(f"{CREDENTIALS_PREFIX}{killed_pid}-")]
+    assert left == []
 
 
 def test_a_scan_whose_worker_was_killed_is_redelivered_and_succeeds(start_worker, gated_docker) -> None:  # type: ignore[no-untyped-def]
     # A short visibility timeout and scan time limit: the broker hands the unacked message to the next worker
     # after 2 s, and that worker may reclaim a RUNNING scan started more than 2 s ago.
     options = {"visibility_timeout": 2, "scan_time_limit": 2}
-    scan = _scan_stuck_in_collection(start_worker, gated_docker, **options)
+    scan, _pid = _scan_stuck_in_collection(start_worker, gated_docker, **options)
     first_worker = Scan.objects.get(pk=scan.pk).worker
     gated_docker.release()
     time.sleep(2.5)
