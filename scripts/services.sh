@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs on Debian 12, as root. Idempotent: safe to run again.
 #
-#   sudo scripts/services.sh
+#   scripts/services.sh    (as root)
 #
 # - apt packages, installed only when missing;
 # - a dockerd on unix:///var/run/docker.sock, started in the background when nothing answers there
@@ -40,7 +40,7 @@ die() {
     exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages and starts dockerd): sudo $0"
+[ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages and starts dockerd, Redis and PostgreSQL)"
 mkdir -p "$LOG_DIR"
 
 install_packages() {
