@@ -201,6 +201,20 @@ SQL
     PGPASSWORD="$PG_PASSWORD" psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U dockerbench -d dockerbench -c 'SELECT 1' \
         >/dev/null || die "the dockerbench role cannot log in over 127.0.0.1:$PG_PORT with its password"
     say "postgresql: role and database dockerbench ready"
+    drop_stale_test_databases
+}
+
+# Each pytest process makes test_dockerbench_pid<N> (root conftest.py) and drops it at the end; a killed run leaves
+# its database behind. Drop those whose process is gone, never one a running pytest is still using.
+drop_stale_test_databases() {
+    local name pid
+    for name in $(pg_sql -At -c "SELECT datname FROM pg_database WHERE datname ~ '^test_dockerbench_pid[0-9]+$'"); do
+        pid="${name##*_pid}"
+        kill -0 "$pid" 2>/dev/null && continue
+        if pg_sql -c "DROP DATABASE IF EXISTS \"$name\"" 2>/dev/null; then
+            say "postgresql: dropped $name, left behind by pytest process $pid (gone)"
+        fi
+    done
 }
 
 check_chromium() {
