@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 
+from config.celery import app as celery_app
 from hosts.models import Host
 from hosts.tests.personas import PASSWORD, make_user
-
-# The real Celery worker fixtures of the scans tests (a worker subprocess on this session's Redis queue).
-from scans.tests.conftest import Worker, celery_queue, start_worker  # noqa: F401
+from scans.tests import conftest as scans_fixtures
+from scans.tests.conftest import Worker, start_worker  # noqa: F401 - the scans tests' real Celery worker fixture
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page
@@ -30,6 +30,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow, pytest.
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCAN_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="session")
+def celery_queue(redis_url: str) -> Iterator[str]:
+    """The scans tests' session queue: reused when they set it up already (setting it up twice in one session
+    would close the app's producer pool under them), else set up here the same way."""
+    queue = celery_app.conf.task_default_queue
+    if queue.startswith("dockerbench-test-"):
+        yield queue
+    else:
+        yield from scans_fixtures.celery_queue.__wrapped__(redis_url)
 
 
 @pytest.fixture

@@ -26,23 +26,27 @@ GROUPS = {
 }
 
 
-def create_groups(apps, schema_editor):
+def ensure_persona_groups(apps, using="default"):
+    """Create (or complete) the two groups; also used by the tests after a transactional test flushed them."""
     # Permissions are normally created after all migrations (post_migrate); create them now so the groups can hold them.
     for app_label in ("hosts", "scans"):
         app_config = apps.get_app_config(app_label)
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
-        app_config.models_module = None
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        create_permissions(app_config, apps=apps, verbosity=0, using=using)
+        app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, codenames in GROUPS.items():
-        group, _ = Group.objects.using(schema_editor.connection.alias).get_or_create(name=name)
+        group, _ = Group.objects.using(using).get_or_create(name=name)
         for app_label, codename in codenames:
             group.permissions.add(
-                Permission.objects.using(schema_editor.connection.alias).get(
-                    content_type__app_label=app_label, codename=codename
-                )
+                Permission.objects.using(using).get(content_type__app_label=app_label, codename=codename)
             )
+
+
+def create_groups(apps, schema_editor):
+    ensure_persona_groups(apps, schema_editor.connection.alias)
 
 
 def remove_groups(apps, schema_editor):
