@@ -4,32 +4,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from config.htmx import redirect_to, render_page
 from hosts import services
 from hosts.forms import CREDENTIAL_FIELDS, HostForm
 from hosts.models import Host, Tag
 from scans.services import delete_schedule
-
-
-def render_page(
-    request: HttpRequest, template_name: str, context: dict, *, partial: str, status: int = 200
-) -> HttpResponse:
-    """The full page, or only its named partial when htmx asks (and is not restoring history)."""
-    if request.htmx and not request.htmx.history_restore_request:
-        template_name = f"{template_name}#{partial}"
-    return render(request, template_name, context, status=status)
-
-
-def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
-    """After a successful POST: a normal redirect, or a full-page navigation when htmx posted."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
 
 
 def _get_host(pk: int) -> Host:
@@ -44,7 +28,7 @@ def host_list(request: HttpRequest) -> HttpResponse:
     if tag:
         hosts = hosts.filter(tags__name=tag)
     context = {"hosts": hosts, "tag": tag, "tags": Tag.objects.filter(hosts__isnull=False).distinct()}
-    return render_page(request, "hosts/host_list.html", context, partial="host-table")
+    return render_page(request, "hosts/host_list.html", context, partials="host-table")
 
 
 @login_required
@@ -57,7 +41,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
         host = services.create_host(**form.host_fields(), tags=form.tag_objects())
         messages.success(request, f"Host {host.name} added, with the nightly default schedule.")
         return redirect_to(request, reverse("hosts:edit", args=[host.pk]))
-    return render_page(request, "hosts/host_form.html", {"form": form, "host": None}, partial="host-form")
+    return render_page(request, "hosts/host_form.html", {"form": form, "host": None}, partials="host-form")
 
 
 @login_required
@@ -71,7 +55,7 @@ def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form.save()
         messages.success(request, f"Host {host.name} saved.")
         return redirect_to(request, reverse("hosts:edit", args=[host.pk]))
-    return render_page(request, "hosts/host_form.html", {"form": form, "host": host}, partial="host-form")
+    return render_page(request, "hosts/host_form.html", {"form": form, "host": host}, partials="host-form")
 
 
 @login_required
@@ -88,7 +72,7 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
             host.delete()
         messages.success(request, f"Host {name} deleted, with its scans.")
         return redirect_to(request, reverse("hosts:list"))
-    return render_page(request, "hosts/host_confirm_delete.html", {"host": host}, partial="host-delete")
+    return render_page(request, "hosts/host_confirm_delete.html", {"host": host}, partials="host-delete")
 
 
 @login_required
@@ -99,7 +83,7 @@ def host_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     result = services.test_connection(host)
     if request.htmx:
         return render_page(
-            request, "hosts/host_form.html", {"host": host, "result": result}, partial="connection-result"
+            request, "hosts/host_form.html", {"host": host, "result": result}, partials="connection-result"
         )
     if result.ok:
         messages.success(request, f"Connected to {host.name}: Docker {result.docker_version}.")

@@ -136,6 +136,7 @@ class DiffSnapshot(models.Model):
     running = models.BooleanField(default=True)
     read_only = models.BooleanField(default=False)
     started_at = models.CharField(max_length=40, blank=True)
+    labels = models.JSONField(default=dict, blank=True)  # the container's labels: untrusted text from the host
     # [[kind, path], ...] with kind A (added), C (changed) or D (deleted).
     changes = models.JSONField(default=list, blank=True)
     # Changes that are new since this container's previous DiffSnapshot (same container id).

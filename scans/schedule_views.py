@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from hosts.views import redirect_to, render_page
+from config.htmx import redirect_to, render_page
 from scans import services
 from scans.models import Schedule
 from scans.schedule_forms import ScheduleForm, next_run
@@ -18,7 +18,7 @@ from scans.schedule_forms import ScheduleForm, next_run
 def schedule_list(request: HttpRequest) -> HttpResponse:
     schedules = list(Schedule.objects.select_related("host", "tag"))
     rows = [(schedule, next_run(schedule)) for schedule in schedules]
-    return render_page(request, "schedules/schedule_list.html", {"rows": rows}, partial="schedule-table")
+    return render_page(request, "schedules/schedule_list.html", {"rows": rows}, partials="schedule-table")
 
 
 @login_required
@@ -32,7 +32,7 @@ def schedule_add(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Schedule {schedule.name} added.")
         return redirect_to(request, reverse("schedules:list"))
     return render_page(
-        request, "schedules/schedule_form.html", {"form": form, "schedule": None}, partial="schedule-form"
+        request, "schedules/schedule_form.html", {"form": form, "schedule": None}, partials="schedule-form"
     )
 
 
@@ -48,7 +48,7 @@ def schedule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Schedule {schedule.name} saved.")
         return redirect_to(request, reverse("schedules:list"))
     context = {"form": form, "schedule": schedule}
-    return render_page(request, "schedules/schedule_form.html", context, partial="schedule-form")
+    return render_page(request, "schedules/schedule_form.html", context, partials="schedule-form")
 
 
 @login_required
@@ -61,6 +61,6 @@ def schedule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     services.sync_schedule(schedule)
     if request.htmx:
         context = {"schedule": schedule, "next": next_run(schedule)}
-        return render_page(request, "schedules/schedule_list.html", context, partial="schedule-row")
+        return render_page(request, "schedules/schedule_list.html", context, partials="schedule-row")
     messages.success(request, f"Schedule {schedule.name} {'resumed' if schedule.enabled else 'paused'}.")
     return redirect_to(request, reverse("schedules:list"))

@@ -336,6 +336,7 @@ def _diff_rows(scan: Scan, snapshot: HostSnapshot) -> list[DiffSnapshot]:
                 running=c.running,
                 read_only=bool(c.host_config.get("ReadonlyRootfs")),
                 started_at=_text(state.get("StartedAt", "") if c.running else "", 40),
+                labels=storable(c.labels),
                 changes=storable(changes),
                 new_since_previous=storable(drift.new_since(changes, before)),
                 suspicious=storable(drift.suspicious_changes(changes)),

@@ -9,10 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from config.htmx import render_page
 from dockerbench.catalog import BY_ID, SECTIONS
 from hosts.models import Host
 from scans import queries, services
@@ -34,21 +34,6 @@ def _get_scan_for_user(user: Any, pk: int) -> Scan:
     return get_object_or_404(Scan.objects.select_related("host").defer(*(f"host__{f}" for f in _SECRET_FIELDS)), pk=pk)
 
 
-def _render(request: HttpRequest, template: str, context: dict[str, Any], partials: Sequence[str]) -> HttpResponse:
-    """The full page, or one named partial of it for an htmx request.
-
-    The partial is the one named by the request's target (hx-target="#scan-list" asks for "scan-list"),
-    else the first. A history-restore request gets the full page: htmx puts it in place of the body.
-    """
-    htmx = getattr(request, "htmx", None)
-    if htmx and not htmx.history_restore_request:
-        partial = htmx.target if htmx.target in partials else partials[0]
-        template = f"{template}#{partial}"
-    response = render(request, template, context)
-    patch_vary_headers(response, ("HX-Request", "HX-Target"))
-    return response
-
-
 def _choice(request: HttpRequest, name: str, allowed: Sequence[str] | dict[str, Any]) -> str:
     value = request.GET.get(name, "")
     return value if value in allowed else ""
@@ -64,7 +49,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         page=request.GET.get("page", 1),
     )
     context = {"overview": data, "statuses": queries.OVERVIEW_STATUSES, "all_sections": SECTIONS}
-    return _render(request, "scans/overview.html", context, ["heat-map"])
+    return render_page(request, "scans/overview.html", context, partials=["heat-map"])
 
 
 def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpResponse:
@@ -87,7 +72,7 @@ def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpRespo
         "status": request.GET.get("status", ""),
         "section": request.GET.get("section", ""),
     }
-    return _render(request, "scans/host.html", context, ["findings-table", "scan-list", "scan-progress"])
+    return render_page(request, "scans/host.html", context, partials=["findings-table", "scan-list", "scan-progress"])
 
 
 @login_required
@@ -146,7 +131,7 @@ def check_detail(request: HttpRequest, check_id: str) -> HttpResponse:
         status=_choice(request, "status", CheckResult.Status.values),
     )
     context = {"check": data, "rec": data.rec, "statuses": CheckResult.Status.values}
-    return _render(request, "scans/check.html", context, ["check-objects"])
+    return render_page(request, "scans/check.html", context, partials=["check-objects"])
 
 
 @login_required
@@ -160,4 +145,4 @@ def drift(request: HttpRequest, pk: int) -> HttpResponse:
         "show": show,
         "filters": queries.DRIFT_FILTERS,
     }
-    return _render(request, "scans/drift.html", context, ["drift-list"])
+    return render_page(request, "scans/drift.html", context, partials=["drift-list"])

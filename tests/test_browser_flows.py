@@ -124,12 +124,15 @@ def test_an_operator_adds_a_host_scans_it_reads_the_results_and_edits_its_schedu
     assert "How to fix it" in remediation.inner_text()
     assert len(remediation.locator("p").first.inner_text()) > 20
 
-    # The hostile container's drift: the file name shows as text.
+    # The hostile container's drift: its label and the file name show as text.
     page.click("text=Container drift")
     page.wait_for_url(f"{base}/hosts/{host.pk}/drift/")
     section = page.locator(f"section.container:has(h2:has-text('{hostile_container}'))")
     section.wait_for()
-    details = section.locator("details")
+    labels = section.locator("details.labels")
+    labels.locator("summary").click()
+    assert labels.locator("dd", has_text=HOSTILE).is_visible()
+    details = section.locator("details:not(.labels)")
     details.locator("summary").click()
     assert HOSTILE in details.locator("pre.diff").inner_text()
     assert page.get_by_text(f"A /tmp/{HOSTILE}").first.is_visible()
