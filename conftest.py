@@ -32,6 +32,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The real Celery worker and its session queue, shared by the scans tests and the browser tests.
+pytest_plugins = ["scans.tests.worker_fixtures"]
+
+
 @pytest.fixture(scope="session")
 def docker_url() -> str:
     """The Docker engine the integration tests audit, after checking that it answers."""

@@ -16,11 +16,9 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 
-from config.celery import app as celery_app
 from hosts.models import Host
 from hosts.tests.personas import PASSWORD, make_user
-from scans.tests import conftest as scans_fixtures
-from scans.tests.conftest import Worker, start_worker  # noqa: F401 - the scans tests' real Celery worker fixture
+from scans.tests.worker_fixtures import Worker
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page
@@ -30,17 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.docker, pytest.mark.slow, pytest.
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCAN_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="session")
-def celery_queue(redis_url: str) -> Iterator[str]:
-    """The scans tests' session queue: reused when they set it up already (setting it up twice in one session
-    would close the app's producer pool under them), else set up here the same way."""
-    queue = celery_app.conf.task_default_queue
-    if queue.startswith("dockerbench-test-"):
-        yield queue
-    else:
-        yield from scans_fixtures.celery_queue.__wrapped__(redis_url)
 
 
 @pytest.fixture
@@ -67,7 +54,7 @@ def test_an_operator_adds_a_host_scans_it_reads_the_results_and_edits_its_schedu
     live_server: LiveServer,
     docker_url: str,
     hostile_container: str,
-    start_worker: Callable[..., Worker],  # noqa: F811 - the fixture imported above
+    start_worker: Callable[..., Worker],
 ) -> None:
     make_user("operator")
     start_worker()

@@ -14,7 +14,7 @@ from hosts.models import Host, Tag
 from hosts.services import CREDENTIALS_PREFIX, create_host
 from scans import services, tasks
 from scans.models import CheckResult, DiffSnapshot, Scan, Schedule
-from scans.tests.conftest import wait_for
+from scans.tests.worker_fixtures import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

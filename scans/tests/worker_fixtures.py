@@ -1,5 +1,8 @@
 """Fixtures for scans on the real things: Redis, a Celery worker subprocess, dockerd, a gated Docker socket.
 
+Loaded for the whole suite by the root conftest (pytest_plugins), so the scans tests and the browser
+tests share one session queue and one way of starting workers.
+
 Redis comes from the root conftest's redis_url, which fails (never skips) when Redis does not answer.
 """
 
