@@ -158,14 +158,17 @@ def run_scan(scan_id: int, *, worker: str) -> Scan | None:
     try:
         checks = select()
         progress = _ProgressWriter(scan, checks_total=len(checks))
+        t0 = time.perf_counter()
         with engine_target(scan.host) as (target, options):
             snapshot = collect_snapshot(target, options, progress=progress.collecting)
+        t1 = time.perf_counter()
         results: list[Result] = []
         for start in range(0, len(checks), _CHECK_CHUNK):
             results.extend(evaluate(snapshot, checks[start : start + _CHECK_CHUNK]))
             progress.evaluating(min(start + _CHECK_CHUNK, len(checks)))
+        timings = {"collect": round(t1 - t0, 4), "evaluate": round(time.perf_counter() - t1, 4)}
         progress.storing()
-        record_results(scan, snapshot, results)
+        record_results(scan, snapshot, results, timings=timings)
     except ScanNotOwned as exc:
         log.warning("%s: its results were not recorded", exc)
     except CollectError as exc:
@@ -231,13 +234,17 @@ class ScanNotOwned(Exception):
     """The scan is no longer this attempt's to record (reaped, or claimed again after its worker died)."""
 
 
-def record_results(scan: Scan, snapshot: HostSnapshot, results: list[Result]) -> None:
+def record_results(
+    scan: Scan, snapshot: HostSnapshot, results: list[Result], *, timings: dict[str, float] | None = None
+) -> None:
     """Store a finished scan in one transaction: results, diffs, raw snapshot, summary, status.
 
     Rows of an earlier attempt of the same scan are replaced, so a redelivered
     scan never has duplicates. Raises ScanNotOwned (and writes nothing) when
-    the scan is no longer RUNNING under this attempt.
+    the scan is no longer RUNNING under this attempt. ``timings`` (phase ->
+    seconds, from run_scan) are kept in the final progress, with this store's own.
     """
+    started = time.perf_counter()
     with transaction.atomic():
         locked = Scan.objects.select_for_update().filter(pk=scan.pk).values("status", "attempts").first()
         if not locked or locked["status"] != Scan.Status.RUNNING or locked["attempts"] != scan.attempts:
@@ -276,6 +283,7 @@ def record_results(scan: Scan, snapshot: HostSnapshot, results: list[Result]) ->
             "total": len(snapshot.containers or ()) + len(snapshot.images or ()),
             "checks_done": checks_total,
             "checks_total": checks_total,
+            "timings": {**(timings or {}), "store": round(time.perf_counter() - started, 4)},
         }
         scan.save(update_fields=["summary", "score", "warn_count", "engine_version", "status", "finished", "progress"])
         Host.objects.filter(pk=scan.host_id).update(latest_scan=scan)
@@ -294,6 +302,7 @@ def _failed_parts(snapshot: HostSnapshot) -> list[str]:
 
 
 def _check_rows(scan: Scan, results: list[Result]) -> list[CheckResult]:
+    evidence = storable(_jsonable([r.evidence for r in results]))  # one round trip for all, not one per result
     rows = []
     for seq, r in enumerate(results):
         obj = r.object
@@ -308,7 +317,7 @@ def _check_rows(scan: Scan, results: list[Result]) -> list[CheckResult]:
                 object_id=_text(obj.id if obj else "", 512),
                 object_name=_text(obj.name if obj else "", 512),
                 message=_text(r.message),
-                evidence=storable(_jsonable(r.evidence)),
+                evidence=evidence[seq],
             )
         )
     return rows
@@ -347,7 +356,10 @@ def _diff_rows(scan: Scan, snapshot: HostSnapshot) -> list[DiffSnapshot]:
 
 
 def _previous_changes(scan: Scan, container_ids: list[str]) -> dict[str, list[list[str]]]:
-    """Each container's changes in its newest earlier DiffSnapshot on the same host (two queries)."""
+    """Each container's changes in its newest earlier DiffSnapshot on the same host.
+
+    Two queries, whatever the number of containers: the newest earlier scan of each, then those rows.
+    """
     if not container_ids:
         return {}
     earlier = DiffSnapshot.objects.filter(
@@ -356,13 +368,14 @@ def _previous_changes(scan: Scan, container_ids: list[str]) -> dict[str, list[li
     latest = {row["container_id"]: row["last"] for row in earlier.values("container_id").annotate(last=Max("scan_id"))}
     if not latest:
         return {}
-    wanted = Q()
-    for container_id, scan_id in latest.items():
-        wanted |= Q(container_id=container_id, scan_id=scan_id)
+    # Both keys as IN lists (a container's rows in another container's newest scan may come too and are
+    # dropped here): one OR of a (container, scan) pair per container costs more to build and plan than to read.
+    rows = earlier.filter(container_id__in=list(latest), scan_id__in=set(latest.values()))
     # Compare what was stored with what is stored now: both went through storable().
     return {
         cid: [list(ch) for ch in changes]
-        for cid, changes in earlier.filter(wanted).values_list("container_id", "changes")
+        for cid, scan_id, changes in rows.values_list("container_id", "scan_id", "changes")
+        if latest[cid] == scan_id
     }
 
 
