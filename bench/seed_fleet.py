@@ -40,7 +40,7 @@ HOST_PREFIX = "bench-host-"
 FAILED_SCAN_RATE = 0.005
 SCAN_COLUMNS = (
     "host_id, status, trigger, created, started, finished, error, worker, attempts, progress, summary, score, "
-    "warn_count, engine_version"
+    "warn_count, warn_sections, engine_version"
 )
 TABLES = ("scans_scan", "scans_checkresult", "scans_diffsnapshot", "scans_scansnapshot", "hosts_host")
 
@@ -189,7 +189,7 @@ def seed(args: argparse.Namespace) -> None:
 
     from dockerbench.runner import select
     from hosts.models import Host, Tag
-    from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot
+    from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, warn_sections_of
 
     # The row builders record_results uses, so the seeded rows are exactly what a real scan stores.
     from scans.services import _check_rows, _diff_rows
@@ -230,7 +230,7 @@ def seed(args: argparse.Namespace) -> None:
             for host in hosts:
                 profile = host_profile[host.pk]
                 jitter = timedelta(seconds=rng.randrange(0, 900))  # beat starts them all at 02:00
-                cache: dict[int, tuple[str, int | None, int]] = {}
+                cache: dict[int, tuple[str, int | None, int, str]] = {}
                 for day, verdicts in enumerate(host_history(profile, args.days, args.results_scans, rng)):
                     created = first + timedelta(days=day) + jitter
                     started = created + timedelta(seconds=rng.uniform(0.1, 3))
@@ -238,16 +238,18 @@ def seed(args: argparse.Namespace) -> None:
                     if verdicts is None:
                         row = (host.pk, "failed", "schedule", created, started, finished,
                                f"cannot connect to {host.url}: connection timed out", "celery@worker-1", 1,
-                               json.dumps({"phase": "failed"}), "{}", None, 0, "")  # fmt: skip
+                               json.dumps({"phase": "failed"}), "{}", None, 0, "", "")  # fmt: skip
                     else:
                         key = id(verdicts)
                         if key not in cache:
                             summary, score, warn_count = summary_for(profile, verdicts)
-                            cache[key] = (json.dumps(summary), score, warn_count)
-                        summary_json, score, warn_count = cache[key]
+                            # What Scan.save() derives from the summary; COPY bypasses save().
+                            cache[key] = (json.dumps(summary), score, warn_count, warn_sections_of(summary))
+                        summary_json, score, warn_count, warn_sections = cache[key]
                         status = "partial" if profile.failed_parts else "succeeded"
                         row = (host.pk, status, "schedule", created, started, finished, "", "celery@worker-1", 1,
-                               progress_done, summary_json, score, warn_count, profile.engine_version)  # fmt: skip
+                               progress_done, summary_json, score, warn_count, warn_sections,
+                               profile.engine_version)  # fmt: skip
                     copy.write_row(row)
                     scans += 1
     t2 = time.perf_counter()

@@ -2,12 +2,35 @@ from __future__ import annotations
 
 import zlib
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from dockerbench.catalog import SECTIONS
 from hosts.models import Host, Tag
+
+
+def warn_sections_of(summary: object) -> str:
+    """The catalog's sections where ``summary`` counts a WARN check, as ",2,5," ("" when none).
+
+    A section is then a substring match (``warn_sections__contains=",5,"``), which SQLite and
+    PostgreSQL answer alike; JSON lookups on the summary's numeric keys ("5") do not.
+    """
+    sections = summary.get("sections") if isinstance(summary, dict) else None
+    if not isinstance(sections, dict):
+        return ""
+    keys = []
+    for key in SECTIONS:
+        counts = sections.get(key)
+        try:
+            warn = int(counts.get("WARN") or 0) if isinstance(counts, dict) else 0
+        except (TypeError, ValueError):
+            warn = 0
+        if warn > 0:
+            keys.append(key)
+    return f",{','.join(keys)}," if keys else ""
 
 
 class Scan(models.Model):
@@ -47,6 +70,8 @@ class Scan(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     warn_count = models.PositiveIntegerField(default=0)
+    # Derived from summary by save(), for the fleet overview's section filter: see warn_sections_of.
+    warn_sections = models.CharField(max_length=32, blank=True, default="", editable=False)
     engine_version = models.CharField(max_length=32, blank=True)
 
     class Meta:
@@ -61,6 +86,14 @@ class Scan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host} scan #{self.pk} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # warn_sections follows summary wherever a scan is saved, also with update_fields=["summary", ...].
+        self.warn_sections = warn_sections_of(self.summary)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "summary" in update_fields and "warn_sections" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "warn_sections"]
+        super().save(*args, **kwargs)
 
     @property
     def is_finished(self) -> bool:

@@ -78,3 +78,19 @@ def test_scans_list_newest_first_and_go_with_their_host(host: Host) -> None:
 
     host.delete()
     assert Scan.objects.count() == 0
+
+
+def test_warn_sections_follow_the_summary_on_every_save(host: Host) -> None:
+    sections = {"1": {"WARN": 2}, "2": {"PASS": 4}, "5": {"WARN": 1, "PASS": 3}, "9": {"WARN": 1}}
+    scan = Scan.objects.create(host=host, status=Scan.Status.SUCCEEDED, summary={"sections": sections})
+    assert scan.warn_sections == ",1,5,"  # sections of the catalog only, as the overview's heat map
+
+    scan.summary = {"sections": {"2": {"WARN": 3}}}
+    scan.save(update_fields=["summary"])  # record_results saves this way
+    scan.refresh_from_db()
+    assert scan.warn_sections == ",2,"
+
+    scan.summary = {}
+    scan.save()
+    scan.refresh_from_db()
+    assert scan.warn_sections == ""

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from hosts.models import Host
-from scans import queries
+from scans import charts, queries
 from scans.models import Scan
 from scans.tests.factories import make_diff, make_host, make_result, make_scan
 
@@ -80,15 +80,52 @@ def test_overview_filters_by_tag_section_and_status() -> None:
 
 
 @pytest.mark.parametrize(("hosts", "scans"), [(3, 1), (30, 2), (5, 20)])
-def test_overview_runs_in_five_queries_whatever_the_fleet(django_assert_num_queries, hosts: int, scans: int) -> None:
+def test_overview_runs_in_six_queries_whatever_the_fleet(django_assert_num_queries, hosts: int, scans: int) -> None:
     for i in range(hosts):
         seed_host(f"h{i:02d}", scans=scans, tags=("t",))
 
-    # hosts, the tag list, the page's tags, their scores, their WARN rows
-    with django_assert_num_queries(5):
+    # the number of matching hosts, the page's hosts, the tag list, the page's tags, their scores, their WARN rows
+    with django_assert_num_queries(6):
         data = queries.fleet_overview()
         assert len(data.rows) == hosts
         assert all(len(r.host.tags.all()) == 1 for r in data.rows)
+
+
+def test_overview_pages_the_fleet_in_sql_with_the_same_queries_on_every_page(
+    django_assert_num_queries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "HOSTS_PER_PAGE", 2)
+    for i in range(5):
+        seed_host(f"h{i}", scans=2, warn={"5": i})
+
+    with django_assert_num_queries(6):
+        data = queries.fleet_overview(page=2)
+        assert [r.host.name for r in data.rows] == ["h2", "h3"]
+    assert (data.total_hosts, data.page.number, data.page.paginator.num_pages) == (5, 2, 3)
+    # The heat map scales to the page's highest count, as before: h3's 3 is this page's darkest.
+    assert [r.cells[4].colour for r in data.rows] == [charts.heat_colour(2, 3), charts.heat_colour(3, 3)]
+    assert all(r.sparkline.count(",") == 2 and (r.new, r.fixed) == (1, 1) for r in data.rows)
+    assert [r.host.name for r in queries.fleet_overview(page="99").rows] == ["h4"]
+    assert [r.host.name for r in queries.fleet_overview(page="x").rows] == ["h0", "h1"]
+    assert [r.host.name for r in queries.fleet_overview(section="5", status="clean").rows] == ["h0"]
+    assert queries.fleet_overview(section="5", status="warn", page=2).total_hosts == 4
+
+
+def test_overview_sparkline_is_the_last_scores_even_with_scans_at_the_same_instant() -> None:
+    host = make_host("web-1")
+    start = timezone.now() - 40 * DAY
+    count = queries.SPARKLINE_SCANS + 4
+    for i in range(count):
+        # The five oldest share one instant: the SPARKLINE_SCANS-th newest scan's, which the others precede by id.
+        when = start + max(i, count - queries.SPARKLINE_SCANS) * DAY
+        make_scan(host, score=10 + i, when=when)
+    make_scan(host, status=Scan.Status.FAILED, score=None, when=timezone.now(), error="boom")
+
+    (row,) = queries.fleet_overview().rows
+
+    first, last = 10 + count - queries.SPARKLINE_SCANS, 10 + count - 1
+    assert f"score trend over {queries.SPARKLINE_SCANS} scans: {first} to {last}" in row.sparkline
+    assert row.host.newest_status == Scan.Status.FAILED
 
 
 def test_findings_group_results_per_check_with_the_verdict_first() -> None:

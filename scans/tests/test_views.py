@@ -301,8 +301,8 @@ def _seed(hosts: int, scans: int) -> Host:
     return Host.objects.get(pk=first.pk)
 
 
-# session, user, hosts, tag list, page's tags, scores, WARN rows
-OVERVIEW_QUERIES = 7
+# session, user, number of matching hosts, the page's hosts, tag list, page's tags, scores, WARN rows
+OVERVIEW_QUERIES = 8
 # session, user, host, newest scan, history, result counts, result rows, scan count, scan page, host tags,
 # and the user's permissions and group permissions for the scan button
 HOST_QUERIES = 12
