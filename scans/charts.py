@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -193,3 +193,26 @@ def heat_text_colour(count: int | None, highest: int) -> str:
         return "#1f2328"
     share = min(1.0, count / highest) if highest > 0 else 1.0
     return "#ffffff" if share > 0.5 else "#1f2328"
+
+
+def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str) -> SafeString:
+    """The heat map cells of one host: a ``<td>`` per (section, WARN checks), linked to ``href`` filtered
+    to that section's WARN checks; None (no scored scan) is a grey dash.
+
+    Built here rather than in the template: the overview draws seven cells for each of its rows, and the
+    template engine's per-variable cost made them most of the page's rendering time. ``href`` and the
+    section keys are escaped once each; counts are ints and the colours are ours.
+    """
+    link = escape(href)
+    cells = []
+    for section, count in warns:
+        key = escape(section)
+        background, colour = heat_colour(count, highest), heat_text_colour(count, highest)
+        if count is None:
+            inner = "–"
+        else:
+            count = int(count)
+            title = f"section {key}: {count} WARN check{'' if count == 1 else 's'}"
+            inner = f'<a href="{link}?section={key}&amp;status=WARN" title="{title}">{count}</a>'
+        cells.append(f'<td class="heat" style="background: {background}; color: {colour}">{inner}</td>')
+    return mark_safe("".join(cells))  # noqa: S308 - host text (href, section) escaped above, the rest is ours

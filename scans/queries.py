@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
-from django.db.models.query import prefetch_related_objects
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from dockerbench.catalog import BY_ID, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
@@ -100,7 +100,10 @@ class HeatCell:
 class HostRow:
     host: Host
     scan: Scan | None
+    url: str  # the host page
     cells: list[HeatCell] = field(default_factory=list)
+    heat: SafeString = SafeString("")  # the cells' <td>s (charts.heat_row)
+    tags: list[str] = field(default_factory=list)
     sparkline: SafeString = SafeString("")
     new: int | None = None  # WARN findings new since the previous scored scan; None: nothing to compare
     fixed: int | None = None
@@ -188,18 +191,25 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
     host_rows = []
     for host in on_page:
         warns = warns_of[host.pk]
-        cells = []
-        for s in shown_sections:
-            warn = warns.get(s) if warns else None
-            cells.append(
-                HeatCell(
-                    section=s,
-                    warn=warn,
-                    colour=charts.heat_colour(warn, highest),
-                    text_colour=charts.heat_text_colour(warn, highest),
-                )
+        counts = [(s, warns.get(s) if warns else None) for s in shown_sections]
+        url = reverse("scans:host", args=[host.pk])
+        host_rows.append(
+            HostRow(
+                host=host,
+                scan=host.latest_scan,
+                url=url,
+                cells=[
+                    HeatCell(
+                        section=s,
+                        warn=warn,
+                        colour=charts.heat_colour(warn, highest),
+                        text_colour=charts.heat_text_colour(warn, highest),
+                    )
+                    for s, warn in counts
+                ],
+                heat=charts.heat_row(counts, highest, url),
             )
-        host_rows.append(HostRow(host=host, scan=host.latest_scan, cells=cells))
+        )
     if host_rows:
         _add_tags_trends_and_changes(host_rows, section)
     return Overview(
@@ -215,32 +225,39 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
 
 
 def _add_tags_trends_and_changes(rows: list[HostRow], section: str) -> None:
-    prefetch_related_objects([r.host for r in rows], Prefetch("tags", queryset=Tag.objects.only("name")))
+    # Tag names straight from the join table: a prefetch would build a related manager and queryset per host.
+    tags = Host.tags.through.objects.filter(host_id__in=[r.host.pk for r in rows]).order_by("tag__name")
+    names: dict[int, list[str]] = defaultdict(list)
+    for host_id, name in tags.values_list("host_id", "tag__name"):
+        names[host_id].append(name)
+    for r in rows:
+        r.tags = names.get(r.host.pk, [])
     # Each host's last SPARKLINE_SCANS scored scans: from its sparkline_from on (all of them when it has fewer).
     # An OR of (host, created >= ...) ranges reads ~SPARKLINE_SCANS index entries per host, where a window
     # function over the hosts' whole histories would read and sort a year of scans for each.
+    ranges = [
+        Q(host_id=r.host.pk, created__gte=r.host.sparkline_from)  # type: ignore[attr-defined]
+        for r in rows
+        if r.host.sparkline_from is not None  # type: ignore[attr-defined]
+    ]
     few = [r.host.pk for r in rows if r.host.sparkline_from is None]  # type: ignore[attr-defined]
-    recent_q = Q(host_id__in=few)
-    for r in rows:
-        if r.host.sparkline_from is not None:  # type: ignore[attr-defined]
-            recent_q |= Q(host_id=r.host.pk, created__gte=r.host.sparkline_from)  # type: ignore[attr-defined]
     recent = (
-        Scan.objects.filter(recent_q, status__in=SCORED_STATUSES, score__isnull=False)
-        .order_by()
-        .values_list("host_id", "created", "id", "score")
+        Scan.objects.filter(Q(*ranges, host_id__in=few, _connector=Q.OR))
+        .filter(status__in=SCORED_STATUSES, score__isnull=False)
+        .order_by("host_id", "-created", "-id")
+        .values_list("host_id", "id", "score")
     )
-    newest_first: dict[int, list[tuple[datetime, int, int]]] = defaultdict(list)
-    for host_id, created, scan_id, score in recent:
-        newest_first[host_id].append((created, scan_id, score))
-    for scans in newest_first.values():
-        scans.sort(reverse=True)
-        # Scans created at the same instant as the cut-off one but before it in (created, id) order.
-        del scans[SPARKLINE_SCANS:]
+    newest_first: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for host_id, scan_id, score in recent:
+        scans = newest_first[host_id]
+        # More than SPARKLINE_SCANS when scans share the cut-off instant: those before it in (created, id) drop.
+        if len(scans) < SPARKLINE_SCANS:
+            scans.append((scan_id, score))
     previous: dict[int, int] = {}  # latest scan id -> the scored scan before it
     for row in rows:
         scans = newest_first.get(row.host.pk, [])
-        row.sparkline = charts.sparkline([score for _, _, score in reversed(scans)])
-        ids = [scan_id for _, scan_id, _ in scans]
+        row.sparkline = charts.sparkline([score for _, score in reversed(scans)])
+        ids = [scan_id for scan_id, _ in scans]
         latest = row.scan.pk if row.scan is not None else None
         if latest in ids and ids.index(latest) + 1 < len(ids):
             previous[latest] = ids[ids.index(latest) + 1]

@@ -81,3 +81,21 @@ def test_heat_colours_go_from_calm_to_red() -> None:
     assert int(low[3:5], 16) > int(high[3:5], 16)  # less green as the count grows
     assert charts.heat_text_colour(10, 10) == "#ffffff"
     assert charts.heat_text_colour(1, 10) == "#1f2328"
+
+
+def test_heat_row_links_each_section_and_escapes_the_link() -> None:
+    html = charts.heat_row([("1", None), ("2", 0), ("5", 1), ("7", 4)], 4, '/hosts/1/"><script>')
+    cells = ET.fromstring(f"<tr>{html}</tr>".replace("–", "-"))  # noqa: S314 - our own markup
+
+    assert [td.get("style") for td in cells] == [
+        f"background: {charts.heat_colour(n, 4)}; color: {charts.heat_text_colour(n, 4)}" for n in (None, 0, 1, 4)
+    ]
+    assert cells[0].text == "-" and len(cells[0]) == 0  # no scored scan: nothing to link
+    links = [td.find("a") for td in cells[1:]]
+    assert [(a.text, a.get("title")) for a in links if a is not None] == [
+        ("0", "section 2: 0 WARN checks"),
+        ("1", "section 5: 1 WARN check"),
+        ("4", "section 7: 4 WARN checks"),
+    ]
+    assert links[1] is not None and links[1].get("href") == '/hosts/1/"><script>?section=5&status=WARN'
+    assert "<script>" not in html
