@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/dashboard_speed.py [--reps 10] [--url PATH ...] [--database-url URL]
 
-Without --url it measures the fleet overview (scans:overview) and the host page (scans:host) of the first
-seeded host, full page and htmx partial (HX-Request). Each page is requested once to warm up, then --reps
+Without --url it measures the fleet overview (scans:overview: its first page, its last page, and page 2 of
+the hosts with WARN in section 5) and the host page (scans:host) of the first seeded host, full page and
+htmx partial (HX-Request). Each page is requested once to warm up, then --reps
 times with Django's test client as a logged-in superuser; it prints the median and the worst time and the
 number of SQL queries of one request. The goal (issue 3) is under 300 ms each with a number of queries that
 does not grow with the fleet; --compare-hosts N repeats the count with only N hosts visible to show that.
@@ -35,15 +36,20 @@ def default_targets() -> list[tuple[str, str | None]]:
     from django.urls import NoReverseMatch, reverse
 
     from hosts.models import Host
+    from scans.queries import HOSTS_PER_PAGE
 
     host = Host.objects.filter(name__startswith=HOST_PREFIX).order_by("name").first()
+    last_page = max(1, -(-Host.objects.count() // HOSTS_PER_PAGE))
     targets: list[tuple[str, str | None]] = []
-    for label, name, args in (
-        ("fleet overview", "scans:overview", ()),
-        ("host page", "scans:host", (host.pk,) if host else ()),
+    for label, name, args, query in (
+        ("fleet overview", "scans:overview", (), ""),
+        # The last page and a filtered one: pagination and filters must not read the hosts before the page.
+        (f"overview, last page ({last_page})", "scans:overview", (), f"?page={last_page}"),
+        ("overview, 5 WARN, page 2", "scans:overview", (), "?section=5&status=warn&page=2"),
+        ("host page", "scans:host", (host.pk,) if host else (), ""),
     ):
         try:
-            targets.append((f"{label} ({name})", reverse(name, args=args)))
+            targets.append((f"{label} ({name})", reverse(name, args=args) + query))
         except NoReverseMatch:
             targets.append((f"{label} ({name})", None))
     return targets

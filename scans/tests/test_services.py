@@ -17,7 +17,7 @@ from dockerbench.snapshot import ContainerSnapshot, DiffEntry, HostSnapshot
 from hosts.models import Host, Tag
 from hosts.services import create_host
 from scans import services
-from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule
+from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule, warn_sections_of
 
 pytestmark = pytest.mark.django_db
 
@@ -63,6 +63,8 @@ def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: 
         == done.summary["by_status"].get("WARN", 0)
         == results.filter(status="WARN").values("check_id").distinct().count()
     )
+    # The fleet overview's section filter reads this column (Scan.save derives it from the summary).
+    assert Scan.objects.get(pk=done.pk).warn_sections == warn_sections_of(done.summary) != ""
     assert done.score is not None and 0 <= done.score <= 100
     assert done.progress["checks_done"] == done.progress["checks_total"] == len(select())
     local_host.refresh_from_db()
