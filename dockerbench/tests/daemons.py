@@ -327,8 +327,9 @@ def netns_dockerd_running(
                 "--host", f"unix://{root / 'docker.sock'}",
                 "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
                 "--shutdown-timeout", "2",
-                "--containerd-namespace", f"dbtest-{root.name}",
-                "--containerd-plugins-namespace", f"dbtest-{root.name}-plugins",
+                # Named after the netns (hex): mkdtemp's names may hold "_", which containerd refuses.
+                "--containerd-namespace", ns.name,
+                "--containerd-plugins-namespace", f"{ns.name}-plugins",
             ]  # fmt: skip
             pki = tcp_url = None
             if tls and ns.ns_ip:
