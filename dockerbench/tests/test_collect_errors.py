@@ -1,9 +1,8 @@
 """Bad input against real daemons: each gives a clear one-line error or a SKIP, never a traceback or a false PASS.
 
-The engines are our own (remote_fixtures): the session's second dockerd,
+The engines are our own (conftest.py, daemons.py): the session's second dockerd,
 reached through its unix socket, and throwaway daemons a test may kill.
 """
-# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -19,10 +18,6 @@ from pathlib import Path
 
 import pytest
 
-# Before the first import of it, so its asserts are rewritten and pytest can take it as a plugin
-# (hence the imports below it: E402 waived file-wide).
-pytest.register_assert_rewrite("dockerbench.tests.remote_fixtures")
-
 from dockerbench.catalog import section_of
 from dockerbench.collect import CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import Target, TLSOptions, collect_api, connect
@@ -30,16 +25,13 @@ from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
 from dockerbench.snapshot import HostSnapshot
-from dockerbench.tests.remote_fixtures import (
+from dockerbench.tests.daemons import (
     Dockerd,
     TlsEngine,
     free_port,
     run_container,
     throwaway_dockerd,
 )
-
-# tls_engine: a session fixture shared with test_remote.py (one daemon per run).
-pytest_plugins = ["dockerbench.tests.remote_fixtures"]
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -32,8 +32,7 @@ from dockerbench.collect.facts import (
 )
 from dockerbench.results import Status
 from dockerbench.snapshot import PROBE_LABEL, HostFacts, HostSnapshot
-
-from .conftest import NetnsDockerd, SshServer, netns_dockerd_running
+from dockerbench.tests.daemons import Dockerd, Sshd, netns_dockerd_running
 
 MAIN = "unix:///var/run/docker.sock"
 MAIN_PIDFILE = Path("/var/run/docker.pid")
@@ -212,7 +211,7 @@ def test_missing_probe_image_gives_a_clear_error(main_api: docker.APIClient) -> 
 # -- two daemons ----------------------------------------------------------------
 
 
-def assert_second_daemon_facts(facts: HostFacts, d: NetnsDockerd) -> None:
+def assert_second_daemon_facts(facts: HostFacts, d: Dockerd) -> None:
     assert facts.dockerd is not None
     assert (facts.dockerd.pid, facts.dockerd.argv) == (d.pid, d.argv)
     assert facts.roles["data-root"] == str(d.data_root)
@@ -223,7 +222,7 @@ def assert_second_daemon_facts(facts: HostFacts, d: NetnsDockerd) -> None:
     assert_files_match_os_stat(facts)
 
 
-def test_each_endpoint_names_its_own_dockerd(main_api: docker.APIClient, netns_dockerd: NetnsDockerd) -> None:
+def test_each_endpoint_names_its_own_dockerd(main_api: docker.APIClient, netns_dockerd: Dockerd) -> None:
     main_facts = gather_facts(LocalRunner(), endpoint=MAIN, info=main_api.info())
     assert_main_daemon_facts(main_facts, main_api.info())
 
@@ -236,9 +235,7 @@ def test_each_endpoint_names_its_own_dockerd(main_api: docker.APIClient, netns_d
     assert_second_daemon_facts(facts, netns_dockerd)
 
 
-def test_a_probe_through_the_second_daemon_picks_the_second_daemon(
-    netns_dockerd: NetnsDockerd, test_image: str
-) -> None:
+def test_a_probe_through_the_second_daemon_picks_the_second_daemon(netns_dockerd: Dockerd, test_image: str) -> None:
     api = netns_dockerd.client()
     try:
         facts = gather_facts(ProbeRunner(api, test_image), endpoint=netns_dockerd.url, info=api.info())
@@ -257,7 +254,7 @@ MARKER = "dbfacts-marker"
 
 
 @pytest.fixture(scope="module")
-def swarm_dockerd() -> Iterator[NetnsDockerd]:
+def swarm_dockerd() -> Iterator[Dockerd]:
     env = {"DOCKER_DBFACTS_MARKER": MARKER, "DBFACTS_NOT_DOCKER": "secret"}
     with netns_dockerd_running(extra_args=("-G", OTHER_GROUP), env=env) as d:
         # A swarm needs an address that is not loopback: a veth pair inside the daemon's own netns.
@@ -276,7 +273,7 @@ def swarm_dockerd() -> Iterator[NetnsDockerd]:
         yield d
 
 
-def test_dockerds_group_environment_and_swarm_state_are_gathered(swarm_dockerd: NetnsDockerd) -> None:
+def test_dockerds_group_environment_and_swarm_state_are_gathered(swarm_dockerd: Dockerd) -> None:
     api = swarm_dockerd.client()
     try:
         info = api.info()
@@ -307,7 +304,7 @@ class WithoutSockets:
         return b"".join(line for line in out.splitlines(keepends=True) if not line.startswith((b"listen ", b"fds ")))
 
 
-def test_without_readable_sockets_the_probe_uses_its_own_ancestry(netns_dockerd: NetnsDockerd, test_image: str) -> None:
+def test_without_readable_sockets_the_probe_uses_its_own_ancestry(netns_dockerd: Dockerd, test_image: str) -> None:
     api = netns_dockerd.client()
     try:
         runner = WithoutSockets(ProbeRunner(api, test_image))
@@ -319,7 +316,7 @@ def test_without_readable_sockets_the_probe_uses_its_own_ancestry(netns_dockerd:
 
 
 def test_without_readable_sockets_local_falls_back_to_the_data_root(
-    main_api: docker.APIClient, netns_dockerd: NetnsDockerd
+    main_api: docker.APIClient, netns_dockerd: Dockerd
 ) -> None:
     facts = gather_facts(WithoutSockets(LocalRunner()), endpoint=MAIN, info=main_api.info())
     assert facts.dockerd_match == "data-root"
@@ -329,7 +326,7 @@ def test_without_readable_sockets_local_falls_back_to_the_data_root(
 # -- SSH ---------------------------------------------------------------------------
 
 
-def _ssh_runner(server: SshServer, **kwargs: Any) -> SshRunner:
+def _ssh_runner(server: Sshd, **kwargs: Any) -> SshRunner:
     options: dict[str, Any] = {
         "port": server.port,
         "user": "root",
@@ -341,7 +338,7 @@ def _ssh_runner(server: SshServer, **kwargs: Any) -> SshRunner:
     return SshRunner("127.0.0.1", **options)
 
 
-def test_ssh_gathers_the_same_facts_as_local(main_api: docker.APIClient, sshd_server: SshServer) -> None:
+def test_ssh_gathers_the_same_facts_as_local(main_api: docker.APIClient, sshd_server: Sshd) -> None:
     info = main_api.info()
     local = gather_facts(LocalRunner(), endpoint=MAIN, info=info)
     with _ssh_runner(sshd_server) as runner:
@@ -357,7 +354,7 @@ def test_ssh_gathers_the_same_facts_as_local(main_api: docker.APIClient, sshd_se
     assert over_ssh.dockerd_environment == local.dockerd_environment
 
 
-def test_collecting_over_ssh_closes_the_connection(main_api: docker.APIClient, sshd_server: SshServer) -> None:
+def test_collecting_over_ssh_closes_the_connection(main_api: docker.APIClient, sshd_server: Sshd) -> None:
     options = CollectOptions(
         facts="ssh",
         ssh_url=f"root@127.0.0.1:{sshd_server.port}",
@@ -381,14 +378,14 @@ def _readlink(path: Path) -> str:
         return ""
 
 
-def test_ssh_refuses_an_unknown_host_key(sshd_server: SshServer, tmp_path: Path) -> None:
+def test_ssh_refuses_an_unknown_host_key(sshd_server: Sshd, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     with _ssh_runner(sshd_server, known_hosts=str(empty)) as runner, pytest.raises(FactsError, match="host key"):
         runner.run(["stat", "/"])
 
 
-def test_ssh_accepts_an_unknown_host_key_when_told_to(sshd_server: SshServer, tmp_path: Path) -> None:
+def test_ssh_accepts_an_unknown_host_key_when_told_to(sshd_server: Sshd, tmp_path: Path) -> None:
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     with _ssh_runner(sshd_server, known_hosts=str(empty), accept_unknown_host=True) as runner:

@@ -1,11 +1,10 @@
 """Remote engines audited end to end: a second dockerd over tcp with mutual TLS, and over SSH.
 
 The second dockerd runs in its own network namespace with certificates made
-by the test (remote_fixtures.tls_engine); the sshd runs on loopback and its
+by the test (the tls_engine fixture); the sshd runs on loopback and its
 sessions reach that same dockerd, so every assertion on DockerRootDir proves
 the audit really went to the remote engine and not to the host's.
 """
-# ruff: noqa: E402
 
 from __future__ import annotations
 
@@ -18,18 +17,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-# Before the first import of it, so its asserts are rewritten and pytest can take it as a plugin
-# (hence the imports below it: E402 waived file-wide).
-pytest.register_assert_rewrite("dockerbench.tests.remote_fixtures")
-
 from dockerbench.collect import CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions, connect
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
-from dockerbench.tests.remote_fixtures import TEST_IMAGE, Sshd, TlsEngine
-
-# tls_engine and ssh_engine: session fixtures shared with test_collect_errors.py (one daemon per run).
-pytest_plugins = ["dockerbench.tests.remote_fixtures"]
+from dockerbench.tests.daemons import TEST_IMAGE, Sshd, TlsEngine
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
