@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -466,45 +466,53 @@ def collect_api(
         ]
         i_futs = [pool.submit(timed, "images", lambda row=row: _image(client, row)) for row in image_rows]
 
-        got_containers: list[ContainerSnapshot] = []
-        vanished: list[str] = []
-        failure = ""
-        for row, fut in zip(container_rows, c_futs, strict=True):
-            try:
-                got_containers.append(fut.result())
-            except _Gone:
-                vanished.append(_row_name(row))
-            except Exception as exc:
-                failure = failure or f"container {_row_name(row)}: {_why(exc)}"
-            report("container")
+        containers, vanished, failure = _gather(container_rows, c_futs, "container", _row_name, report)
         if lists["containers"] is not None:
             if failure:
                 missing["containers"] = f"could not examine every container ({failure})"
             else:
-                parts.containers = tuple(got_containers)
+                parts.containers = tuple(containers)
         parts.vanished = tuple(vanished)
 
-        got_images: list[ImageSnapshot] = []
-        failure = ""
-        for row, fut in zip(image_rows, i_futs, strict=True):
-            try:
-                got_images.append(fut.result())
-            except _Gone:
-                pass  # removed while we looked: it is simply no longer there
-            except Exception as exc:
-                failure = failure or f"image {row.get('Id', '?')[:19]}: {_why(exc)}"
-            report("image")
+        # An image removed while we looked is simply no longer there: nothing to name.
+        images, _gone, failure = _gather(image_rows, i_futs, "image", _image_name, report)
         if lists["images"] is not None:
             if failure:
                 missing["images"] = f"could not examine every image ({failure})"
             else:
-                parts.images = tuple(got_images)
+                parts.images = tuple(images)
 
     if lost.is_set():
         parts.missing["swarm"] = "the engine stopped answering during the collection"
     else:
         _collect_swarm(client, parts, timed)
     return parts
+
+
+def _gather(
+    rows: list[dict[str, Any]],
+    futures: list[Future[T]],
+    kind: str,
+    name_of: Callable[[dict[str, Any]], str],
+    report: Callable[[str], None],
+) -> tuple[list[T], list[str], str]:
+    """Per-object results in listing order: (got, names of vanished objects, first failure or "")."""
+    got: list[T] = []
+    vanished: list[str] = []
+    failure = ""
+    for row, fut in zip(rows, futures, strict=True):
+        try:
+            got.append(fut.result())
+        except _Gone:
+            vanished.append(name_of(row))
+        except Exception as exc:
+            failure = failure or f"{kind} {name_of(row)}: {_why(exc)}"
+        report(kind)
+    return got, vanished, failure
+
+
+def _image_name(row: dict[str, Any]) -> str:
+    return str(row.get("Id", "?"))[:19]
 
 
 def _row_name(row: dict[str, Any]) -> str:
