@@ -133,7 +133,9 @@ class ContainerSnapshot:
     name: str
     inspect: JSONDict
     running: bool
-    top: JSONDict | None = None  # {"Titles": [...], "Processes": [[...]]}
+    # {"Titles": ["UID", "PID", "PPID", "COMM", "CMD"], "Processes": [[...]]}: COMM is the kernel's process
+    # name, CMD its argv; snapshots from before COMM have docker top's default columns (ps -ef's).
+    top: JSONDict | None = None
     diff: tuple[DiffEntry, ...] | None = None
     errors: dict[str, str] = field(default_factory=dict)  # part -> why missing
 

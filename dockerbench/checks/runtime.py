@@ -305,10 +305,18 @@ def check_docker_socket(snap: HostSnapshot) -> list[Finding]:
 # -- 5.7: sshd ----------------------------------------------------------------
 
 
+# The kernel's name of an sshd process (/proc/PID/comm): the listener, and OpenSSH 9.8+'s per-session helpers.
+SSHD_NAMES = frozenset({"sshd", "sshd-session", "sshd-auth"})
+
+
 def _is_sshd(command: str) -> bool:
     # "/usr/sbin/sshd -D", "sshd: /usr/sbin/sshd [listener]", "sshd: root@pts/0"; not "tail sshd.log".
     first = command.strip().split(maxsplit=1)[0] if command.strip() else ""
     return first.rsplit("/", 1)[-1] in ("sshd", "sshd:")
+
+
+def _column(titles: list[str], *names: str) -> int | None:
+    return next((titles.index(t) for t in names if t in titles), None)
 
 
 def check_sshd(snap: HostSnapshot) -> list[Finding]:
@@ -319,12 +327,21 @@ def check_sshd(snap: HostSnapshot) -> list[Finding]:
             findings.append(Finding(Status.SKIP, f"not collected: {why}", container_ref(c), {}))
             continue
         titles = [str(t).upper() for t in c.top.get("Titles") or ()]
-        col = next((titles.index(t) for t in ("CMD", "COMMAND", "ARGS") if t in titles), len(titles) - 1)
+        col = _column(titles, "CMD", "COMMAND", "ARGS")
+        col = len(titles) - 1 if col is None else col
+        # The process name argv cannot disguise (an sshd exec'd with another argv[0], or started as a copy
+        # named sshd); a snapshot from before the COMM column has only argv.
+        comm_col = _column(titles, "COMM")
         found = []
         for row in c.top.get("Processes") or ():
             cmd = " ".join(str(x) for x in row[col:]) if col >= 0 and len(row) > col else ""
+            comm = str(row[comm_col]) if comm_col is not None and len(row) > comm_col else ""
+            if cmd.endswith("<defunct>"):
+                continue  # a zombie: it has exited
             if _is_sshd(cmd):
                 found.append(cmd)
+            elif comm in SSHD_NAMES:
+                found.append(f"{cmd} (process name {comm})")
         if found:
             findings.append(Finding(Status.WARN, "runs an sshd process", container_ref(c), {"processes": found[:5]}))
     return findings or [passed("no container runs sshd", containers=len(snap.audited_containers))]

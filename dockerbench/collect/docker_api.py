@@ -50,6 +50,15 @@ SSH_MAX_CHANNELS = 8
 
 _DIFF_KINDS = {0: "C", 1: "A", 2: "D"}
 
+# The ps columns `docker top` asks for: those of ps -ef that we keep (UID, PID, PPID, CMD) and the
+# kernel's name of each process (COMM, what /proc/PID/comm holds), which argv cannot disguise. dockerd
+# splits ps's output at whitespace and joins only the overflow into the last column, so a name with a
+# space in it would slide into CMD: the PID printed again after the name (SEP) marks where it ends.
+# The host pass (hostprocs.TITLES) gives the same columns.
+TOP_PS_ARGS = "-o user=UID -o pid -o ppid -o comm=COMM -o pid=SEP -o args=CMD"
+_TOP_ASKED = ["UID", "PID", "PPID", "COMM", "SEP", "CMD"]
+TOP_TITLES = ["UID", "PID", "PPID", "COMM", "CMD"]
+
 
 class CollectError(Exception):
     """The engine could not be reached or refused us; nothing useful was collected."""
@@ -556,13 +565,35 @@ def _container(client: docker.APIClient, row: dict[str, Any], *, with_top: bool 
 
 def _top(client: docker.APIClient, cid: str, errors: dict[str, str]) -> dict[str, Any] | None:
     try:
-        return dict(client.top(cid) or {})
+        try:
+            return _with_comm(dict(client.top(cid, ps_args=TOP_PS_ARGS) or {}))
+        except docker.errors.APIError as exc:
+            if isinstance(exc, docker.errors.NotFound) or exc.status_code == 409:
+                raise
+            # The daemon's ps refused our columns (a busybox ps on its host, say): its default ones, without COMM.
+            return dict(client.top(cid) or {})
     except docker.errors.NotFound:
         errors["top"] = "the container was removed while it was examined"
     except (docker.errors.APIError, requests.exceptions.Timeout) as exc:
         # e.g. 409 "is not running": it stopped between inspect and top
         errors["top"] = _why(exc)
     return None
+
+
+def _with_comm(top: dict[str, Any]) -> dict[str, Any]:
+    """The columns of TOP_PS_ARGS as TOP_TITLES: a process name holding spaces put back together, SEP gone."""
+    if list(top.get("Titles") or ()) != _TOP_ASKED:
+        return top
+    rows = []
+    for row in top.get("Processes") or ():
+        cells = [str(c) for c in row]
+        if len(cells) != len(_TOP_ASKED):
+            return top
+        # The name's words, the PID again, then argv (dockerd joined them with single spaces).
+        words = [cells[3], cells[4], *cells[5].split(" ")]
+        end = next((i for i in range(1, len(words)) if words[i] == cells[1]), 1)
+        rows.append([*cells[:3], " ".join(words[:end]), " ".join(words[end + 1 :])])
+    return {"Titles": list(TOP_TITLES), "Processes": rows}
 
 
 def fetch_tops(

@@ -9,8 +9,12 @@ the set ``docker top`` shows: runc lists the pids of the container's cgroup
 and everything below it.
 
 The result has the shape the API gives (``{"Titles": [...], "Processes":
-[[...]]}``), with the columns UID, PID, PPID and CMD, all strings, rows in pid
-order as ``ps`` prints them.
+[[...]]}``), with the columns UID, PID, PPID, COMM and CMD, all strings, rows
+in pid order as ``ps`` prints them: the same columns ``docker_api.TOP_PS_ARGS``
+asks ``docker top`` for. COMM is the kernel's name of the process (the
+``Name:`` of /proc/PID/status, what /proc/PID/comm and ``ps -o comm`` show: the
+executed file's name, at most 15 characters), which argv cannot disguise; CMD
+is its argv.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-TITLES = ("UID", "PID", "PPID", "CMD")
+TITLES = ("UID", "PID", "PPID", "COMM", "CMD")
 
 _ID = re.compile(rb"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -52,7 +56,8 @@ class HostProcesses:
         st = self.status.get(pid, {})
         uids = st.get("Uid", "").split()  # real, effective, saved, fs: ps shows the effective one
         euid = uids[1] if len(uids) > 1 else "".join(uids)
-        return [self.users.get(euid, euid), str(pid), st.get("PPid", "").strip(), self._cmd(pid, st)]
+        comm = _CONTROL.sub("?", st.get("Name", "").strip())
+        return [self.users.get(euid, euid), str(pid), st.get("PPid", "").strip(), comm, self._cmd(pid, st)]
 
     def _cmd(self, pid: int, st: dict[str, str]) -> str:
         args = self.argv.get(pid) or []

@@ -242,6 +242,32 @@ def test_it_warns_for_each_container_running_sshd() -> None:
     assert findings[0].evidence == {"processes": ["/usr/sbin/sshd -D", "sshd: root@pts/0"]}
 
 
+def _top_comm(*processes: tuple[str, str]) -> dict[str, Any]:
+    """A process list with the COMM column, as the collector asks for it: (process name, argv) per process."""
+    return {
+        "Titles": ["UID", "PID", "PPID", "COMM", "CMD"],
+        "Processes": [["root", str(10 + i), "1", comm, cmd] for i, (comm, cmd) in enumerate(processes)],
+    }
+
+
+def test_it_finds_sshd_by_its_process_name_whatever_argv_says() -> None:
+    findings = run(
+        "5.7",
+        f.container("disguised", top=_top_comm(("sh", "sh /start.sh"), ("sshd", "sleep 300"))),
+        f.container("session", top=_top_comm(("sshd-session", "sshd-session: root@pts/0"))),
+        f.container("logs", top=_top_comm(("tail", "tail -f /var/log/sshd.log"), ("sshd.sh", "sh /sshd.sh"))),
+        f.container("plain", top=_top_comm(("sshd", "/usr/sbin/sshd -D"))),
+    )
+    assert verdicts(findings) == [(WARN, "disguised"), (WARN, "session"), (WARN, "plain")]
+    assert findings[0].evidence == {"processes": ["sleep 300 (process name sshd)"]}
+    assert findings[2].evidence == {"processes": ["/usr/sbin/sshd -D"]}
+
+
+def test_it_does_not_count_an_sshd_zombie() -> None:
+    findings = run("5.7", f.container("reaped", top=_top_comm(("sshd", "[sshd] <defunct>"), ("sh", "sh"))))
+    assert verdicts(findings) == [(PASS, None)]
+
+
 def test_it_skips_sshd_for_a_container_whose_processes_were_not_collected() -> None:
     blind = f.container("blind")
     blind = ContainerSnapshot(blind.id, blind.name, blind.inspect, True, top=None, errors={"top": "timed out"})
