@@ -26,6 +26,7 @@ from dockerbench.checks._helpers import (
     setting_ref,
     warn,
 )
+from dockerbench.redact import SENSITIVE_VAR
 from dockerbench.results import Finding, Status
 from dockerbench.snapshot import HostSnapshot, ImageSnapshot
 
@@ -40,9 +41,8 @@ _SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n")
 # ADD as recorded by the classic builder ("#(nop) ADD ...") and by BuildKit ("ADD ... # buildkit").
 _ADD_RE = re.compile(r"(?:^|#\(nop\)\s*)ADD\s+\S")
 
-_SENSITIVE_VAR = (
-    r"[A-Za-z0-9_]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)"
-)
+# The redaction's names too: a value under such a name is marked secret (and masked in commands).
+_SENSITIVE_VAR = SENSITIVE_VAR
 _SECRET_NAME_RE = re.compile(rf"^{_SENSITIVE_VAR}[A-Za-z0-9_]*$", re.IGNORECASE)
 _SECRET_ASSIGN_RE = re.compile(rf"(?<![A-Za-z0-9_])({_SENSITIVE_VAR}[A-Za-z0-9_]*)=(\S+)", re.IGNORECASE)
 
