@@ -10,7 +10,10 @@ Conventions:
 * A part that could not be collected is ``None`` and ``missing[part]`` says
   why. Checks never treat ``None`` as "nothing wrong": they SKIP.
 * Raw Docker API documents (``docker info``, inspect data, ...) are kept as
-  the daemon returned them, in plain dicts. Treat them as read-only.
+  the daemon returned them, in plain dicts, except for what
+  ``dockerbench.redact`` replaces: every environment value, and secret-shaped
+  values in commands, history, process lists and the host's config files.
+  Treat them as read-only.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from dockerbench import __version__
 from dockerbench.collect import facts as facts_mod
 from dockerbench.collect.docker_api import CollectError, SSHOptions, Target, collect_api, connect, fetch_tops
 from dockerbench.collect.hostprocs import HostProcesses
+from dockerbench.redact import check_key, redact_snapshot
 from dockerbench.snapshot import ContainerSnapshot, HostFacts, HostSnapshot
 
 FACT_METHODS = ("auto", "local", "probe", "ssh", "none")
@@ -35,6 +36,9 @@ class CollectOptions:
     # For --facts ssh on a host reached over tcp: where to ssh to (user@host[:port]).
     ssh_url: str | None = None
     ssh: SSHOptions = field(default_factory=SSHOptions)
+    # The key of the hashes in redaction markers (dockerbench.redact). The default, random for each
+    # CollectOptions, lets hashes be compared only between snapshots collected with the same options.
+    redact_key: bytes = field(default_factory=lambda: os.urandom(32), repr=False)
 
 
 def resolve_fact_method(target: Target, method: str) -> str:
@@ -62,8 +66,12 @@ def collect_snapshot(
 
     Raises CollectError when the engine cannot be reached at all. Any part
     that fails after that is recorded in ``missing`` and the rest goes on.
+
+    The snapshot is redacted with ``options.redact_key`` (see dockerbench.redact)
+    before it is returned: no environment value or secret-shaped word leaves here.
     """
     options = options or CollectOptions()
+    check_key(options.redact_key)  # before any work: it would fail at the end
     started = time.perf_counter()
     collected_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     method = resolve_fact_method(target, options.facts)
@@ -124,10 +132,9 @@ def collect_snapshot(
             sources["top"] = {"api": sum(1 for c in containers if c.running)}
     finally:
         client.close()
-    timings["total"] = round(time.perf_counter() - started, 4)
     # Where each container's processes came from: "host" (/proc, in the fact script's pass) or "api".
     connection = {"scheme": target.scheme, "tls": target.tls is not None, "facts": method, "sources": sources}
-    return HostSnapshot(
+    collected = HostSnapshot(
         target=target.url,
         collected_at=collected_at,
         engine_version=__version__,
@@ -142,8 +149,12 @@ def collect_snapshot(
         facts=facts,
         connection=connection,
         missing=missing,
-        timings=timings,
     )
+    t0 = time.perf_counter()
+    snapshot = redact_snapshot(collected, options.redact_key)
+    timings["redact"] = round(time.perf_counter() - t0, 4)
+    timings["total"] = round(time.perf_counter() - started, 4)
+    return dataclasses.replace(snapshot, timings=timings)
 
 
 def _fill_tops(
