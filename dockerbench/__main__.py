@@ -16,6 +16,7 @@ from pathlib import Path
 from dockerbench import __version__
 from dockerbench.collect import FACT_METHODS, CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions
+from dockerbench.redact import redact_snapshot
 from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate, select
@@ -81,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     out.add_argument("--save-snapshot", metavar="FILE", help="write the collected snapshot as JSON to FILE")
     out.add_argument("--snapshot", metavar="FILE", help="evaluate a saved snapshot instead of collecting")
+    out.add_argument(
+        "--redact-key-file",
+        metavar="FILE",
+        help="key for the hashes in redaction markers: environment values and secrets found in commands are "
+        "replaced by <redacted:len=N,hmac=H>, and with the same key a changed value shows as a changed hash "
+        "between runs (default: $DOCKERBENCH_REDACT_KEY, else a random key for this run, so hashes then "
+        "compare only within one run)",
+    )
     out.add_argument("-v", "--verbose", action="store_true", help="also print passing objects and evidence")
     out.add_argument("-q", "--quiet", action="store_true", help="print no text report")
     out.add_argument(
@@ -113,6 +122,19 @@ def _target(args: argparse.Namespace) -> Target:
     return Target(url=url, tls=tls, ssh=ssh, timeout=args.timeout)
 
 
+def _redact_key(path: str | None) -> bytes:
+    """The key from --redact-key-file (surrounding whitespace left out), else $DOCKERBENCH_REDACT_KEY, else random."""
+    if path:
+        try:
+            key = Path(path).read_bytes().strip()
+        except OSError as exc:
+            raise OSError(f"cannot read the redaction key file {path}: {exc.strerror or exc}") from exc
+        if not key:
+            raise ValueError(f"the redaction key file {path} is empty")
+        return key
+    return os.environ.get("DOCKERBENCH_REDACT_KEY", "").encode() or os.urandom(32)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -123,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_ids = select(_csv(args.section), _csv(args.include), _csv(args.exclude))
     if not check_ids:
         parser.error("the selection leaves no check to run")
+    try:
+        redact_key = _redact_key(args.redact_key_file)
+    except (OSError, ValueError) as exc:
+        print(f"dockerbench: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
     if args.snapshot:
         try:
@@ -130,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
             print(f"dockerbench: cannot read snapshot {args.snapshot}: {exc}", file=sys.stderr)
             return EXIT_ERROR
+        # One saved by an older version may hold values; a redacted one stays as it is.
+        snapshot = redact_snapshot(snapshot, redact_key)
     else:
         target = _target(args)
         options = CollectOptions(
@@ -137,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             probe_image=args.probe_image,
             ssh_url=args.ssh_url,
             ssh=target.ssh or SSHOptions(),
+            redact_key=redact_key,
         )
         try:
             snapshot = collect_snapshot(target, options)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from dockerbench.__main__ import main
+from dockerbench.__main__ import build_parser, main
 from dockerbench.checks import REGISTRY
 from dockerbench.report import check_status, render_json, render_text, summarize
 from dockerbench.results import ObjectRef, Result, Status
@@ -78,6 +81,66 @@ def test_text_report_uses_docker_bench_layout(snapshot_file, capsys):
     assert "[INFO] 5 - Container Runtime" in out
     assert "[WARN] 5.5 - Ensure that privileged containers are not used (Automated)" in out
     assert "[WARN]      * container priv:" in out
+
+
+@pytest.fixture
+def leaky_snapshot_file(tmp_path):
+    """A snapshot saved unredacted (as versions before redaction saved them): sshd with a password in argv."""
+    top = {"Titles": ["PID", "CMD"], "Processes": [["1", "/usr/sbin/sshd -D --password=hunter2"]]}
+    snap = f.snapshot(containers=[f.container("ssh", top=top, Config={"Env": ["DB_PASSWORD=hunter2"]})])
+    path = tmp_path / "old.json"
+    path.write_text(snap.to_json())
+    return path
+
+
+def _hmac16(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def test_a_saved_snapshot_is_redacted_before_it_is_reported(leaky_snapshot_file, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["--snapshot", str(leaky_snapshot_file), "-c", "5.7", "-v", "--no-color", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    report = out.read_text()
+    assert "hunter2" not in text and "hunter2" not in report
+    (result,) = json.loads(report)["checks"][0]["results"]
+    assert result["status"] == "WARN"
+    assert result["evidence"]["processes"][0].startswith("/usr/sbin/sshd -D --password=<redacted:secret,len=7,hmac=")
+    assert "--password=<redacted:secret,len=7," in text
+
+
+def test_the_redaction_key_comes_from_the_key_file_else_the_environment(
+    leaky_snapshot_file, tmp_path, capsys, monkeypatch
+):
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"from-the-file\n")
+    monkeypatch.setenv("DOCKERBENCH_REDACT_KEY", "from-the-environment")
+    for args, key in (
+        (["--redact-key-file", str(key_file)], b"from-the-file"),
+        ([], b"from-the-environment"),
+    ):
+        main(["--snapshot", str(leaky_snapshot_file), "-c", "5.7", "-v", "--no-color", *args])
+        assert f"len=7,hmac={_hmac16(key, 'hunter2')}>" in capsys.readouterr().out
+
+
+def test_without_a_key_each_run_hashes_with_a_new_random_one(leaky_snapshot_file, capsys, monkeypatch):
+    monkeypatch.delenv("DOCKERBENCH_REDACT_KEY", raising=False)
+    digests = set()
+    for _ in range(2):
+        main(["--snapshot", str(leaky_snapshot_file), "-c", "5.7", "-v", "--no-color"])
+        (digest,) = re.findall(r"len=7,hmac=([0-9a-f]{16})>", capsys.readouterr().out)
+        digests.add(digest)
+    assert len(digests) == 2
+    assert "random key" in build_parser().format_help()
+
+
+def test_an_empty_redaction_key_file_is_an_error(leaky_snapshot_file, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"\n")
+    assert main(["--snapshot", str(leaky_snapshot_file), "--redact-key-file", str(empty)]) == 2
+    assert "is empty" in capsys.readouterr().err
+    assert main(["--snapshot", str(leaky_snapshot_file), "--redact-key-file", str(tmp_path / "none")]) == 2
+    assert "cannot read the redaction key file" in capsys.readouterr().err
 
 
 def test_a_malformed_snapshot_is_a_clear_error(tmp_path, capsys):
