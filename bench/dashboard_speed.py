@@ -151,9 +151,9 @@ def compare_query_counts(client, targets, keep: int) -> None:  # type: ignore[no
             ("scans_scansnapshot", "scan_id"),
         ):
             cursor.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM bench_gone_scans)")  # noqa: S608
-        cursor.execute("UPDATE hosts_host SET latest_scan_id = NULL WHERE id IN (SELECT id FROM bench_gone)")
+        cursor.execute("DELETE FROM scans_latestscan WHERE host_id IN (SELECT id FROM bench_gone)")
         cursor.execute("DELETE FROM scans_scan WHERE id IN (SELECT id FROM bench_gone_scans)")
-        for table in ("hosts_host_tags", "scans_schedule"):
+        for table in ("hosts_host_tags", "schedules_schedule"):
             cursor.execute(f"DELETE FROM {table} WHERE host_id IN (SELECT id FROM bench_gone)")  # noqa: S608
         cursor.execute("DELETE FROM hosts_host WHERE id IN (SELECT id FROM bench_gone)")
         for label, path in targets:

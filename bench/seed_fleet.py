@@ -40,7 +40,7 @@ HOST_PREFIX = "bench-host-"
 FAILED_SCAN_RATE = 0.005
 SCAN_COLUMNS = (
     "host_id, status, trigger, created, started, finished, error, worker, attempts, progress, summary, score, "
-    "warn_count, warn_sections, engine_version"
+    "warn_count, warn_sections, engine_version, claim, sends"
 )
 TABLES = ("scans_scan", "scans_checkresult", "scans_diffsnapshot", "scans_scansnapshot", "hosts_host")
 
@@ -180,7 +180,7 @@ def reset() -> None:
         # TRUNCATE is instant where deleting 180,000 scans and their rows takes minutes. Bench database only.
         cursor.execute(
             "TRUNCATE scans_checkresult, scans_diffsnapshot, scans_scansnapshot, scans_scan, hosts_host_tags,"
-            " scans_schedule, hosts_host RESTART IDENTITY CASCADE"
+            " scans_latestscan, schedules_schedule, hosts_host RESTART IDENTITY CASCADE"
         )
 
 
@@ -189,7 +189,7 @@ def seed(args: argparse.Namespace) -> None:
 
     from dockerbench.runner import select
     from hosts.models import Host, Tag
-    from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, warn_sections_of
+    from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
 
     # The row builders record_results uses, so the seeded rows are exactly what a real scan stores.
     from scans.services import _check_rows, _diff_rows
@@ -238,7 +238,7 @@ def seed(args: argparse.Namespace) -> None:
                     if verdicts is None:
                         row = (host.pk, "failed", "schedule", created, started, finished,
                                f"cannot connect to {host.url}: connection timed out", "celery@worker-1", 1,
-                               json.dumps({"phase": "failed"}), "{}", None, 0, "", "")  # fmt: skip
+                               json.dumps({"phase": "failed"}), "{}", None, 0, "", "", "", 1)  # fmt: skip
                     else:
                         key = id(verdicts)
                         if key not in cache:
@@ -249,7 +249,7 @@ def seed(args: argparse.Namespace) -> None:
                         status = "partial" if profile.failed_parts else "succeeded"
                         row = (host.pk, status, "schedule", created, started, finished, "", "celery@worker-1", 1,
                                progress_done, summary_json, score, warn_count, warn_sections,
-                               profile.engine_version)  # fmt: skip
+                               profile.engine_version, "", 1)  # fmt: skip
                     copy.write_row(row)
                     scans += 1
     t2 = time.perf_counter()
@@ -274,7 +274,7 @@ def seed(args: argparse.Namespace) -> None:
                 results += len(check_rows)
                 diffs += len(diff_rows)
             ScanSnapshot.pack(host_scans[-1], profile.snapshot.to_json()).save(force_insert=True)
-            Host.objects.filter(pk=host_id).update(latest_scan=host_scans[-1])
+            LatestScan.objects.update_or_create(host_id=host_id, defaults={"scan": host_scans[-1]})
     t3 = time.perf_counter()
     print(f"{results} check results, {diffs} diff snapshots, {len(latest)} raw snapshots in {t3 - t2:.1f}s")
     with connection.cursor() as cursor:

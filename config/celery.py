@@ -22,9 +22,11 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Housekeeping, run by beat next to the schedules kept in the database (django-celery-beat reads these too).
+# The reaper runs often: a scan whose worker died is noticed within a minute (scans.services).
 app.conf.beat_schedule = {
-    "reap-stale-scans": {"task": "scans.tasks.reap_stale_scans", "schedule": 300.0},
+    "reap-stale-scans": {"task": "scans.tasks.reap_stale_scans", "schedule": 30.0},
     "prune-snapshots": {"task": "scans.tasks.prune_snapshots", "schedule": crontab(hour="3", minute="30")},
+    "hosts-housekeeping": {"task": "hosts.tasks.housekeeping", "schedule": 300.0},
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -22,6 +23,16 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
 def parse_database_url(url: str) -> dict[str, Any]:
@@ -82,21 +93,42 @@ INSTALLED_APPS = [
     # Named partials inside page templates ({% partialdef %}); Django 6.0 has them built in.
     "template_partials",
     "django_celery_beat",
+    "auditlog",
+    "axes",
+    "csp",
+    # Ours, a strict stack from the bottom up: each imports only the ones before it (tests/test_layers.py).
+    "core",
     "hosts",
     "scans",
+    "schedules",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves collected static files from gunicorn in production (docker-compose web); no proxy needed.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # 400 for a NUL byte in any parameter, before anything reads them (PostgreSQL refuses NUL in text).
+    "core.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Who and from where, on every audit entry a request makes (core.audit).
+    "core.audit.AuditMiddleware",
+    # Last, as django-axes asks: locks out repeated failed logins.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out account or address is refused before its password is even checked.
+    "axes.backends.AxesStandaloneBackend",
+    # Django's ModelBackend, reading an account's permissions in one query (every page checks one).
+    "core.backends.PermissionBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -142,11 +174,79 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scans:overview"
 
+# -- HTTPS, cookies and the proxy in front (see the README's deployment section) ----------------------------
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: a link to a host page from a chat or a ticket must arrive logged in.
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Idle timeout: the session ends this many seconds after the last request. core.middleware renews it at most
+# every DOCKERBENCH_SESSION_RENEW_SECONDS, so a page is not one database write more for it.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_IDLE_TIMEOUT", 8 * 3600)
+DOCKERBENCH_SESSION_RENEW_SECONDS = min(300, max(1, SESSION_COOKIE_AGE // 10))
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy that sets this header (nginx: proxy_set_header X-Forwarded-Proto $scheme),
+# e.g. DJANGO_SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto. Only set it when the proxy always sets (or strips)
+# the header: a client could send it itself otherwise.
+_proxy_header = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+# Origins a form may be posted from, scheme included: https://dash.example.com (behind a proxy, the public one).
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT")
+# The health check answers plain HTTP too, for a load balancer probing the backend directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD")
+# How many reverse proxies in front append to X-Forwarded-For; 0: the socket's peer is the client. Used for
+# the audit trail's addresses and the login lockout (core.audit.client_ip).
+DOCKERBENCH_TRUSTED_PROXIES = env_int("DOCKERBENCH_TRUSTED_PROXIES", 0)
+
+# -- Content-Security-Policy (django-csp): our own files only, no inline script or style ------------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# -- Logins: lockout after repeated failures (django-axes) ---------------------------------------------------
+AXES_FAILURE_LIMIT = env_int("DOCKERBENCH_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOCKERBENCH_LOGIN_LOCKOUT_MINUTES", 15))
+# The account is locked (from anywhere) and the address is locked (for any account).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "core.audit.client_ip"
+AXES_VERBOSE = False
+
+# -- Mail: the password reset pages exist only when mail can be sent -----------------------------------------
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_EMAIL_FROM", "dockerbench@localhost")
+DOCKERBENCH_PASSWORD_RESET = bool(EMAIL_HOST)
+
+# -- The audit trail (django-auditlog) -----------------------------------------------------------------------
+# A masked field (credentials, password hashes) shows as "(secret set)" or "(empty)", never any of its text.
+AUDITLOG_MASK_CALLABLE = "core.audit.hide_secret"
 
 # Celery (read by config/celery.py with namespace "CELERY").
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -183,6 +283,13 @@ DOCKERBENCH_ENCRYPTION_KEY = os.environ.get("DOCKERBENCH_ENCRYPTION_KEY", "")
 # Image for the probe container that reads host facts through the Docker API.
 DOCKERBENCH_PROBE_IMAGE = os.environ.get("DOCKERBENCH_PROBE_IMAGE", "busybox:stable")
 # Raw snapshots are kept this many days for re-evaluation; summaries and results are kept.
-DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = int(os.environ.get("DOCKERBENCH_SNAPSHOT_RETENTION_DAYS", "30"))
-# A scan still running after this many seconds is failed by the reaper (its worker died).
-DOCKERBENCH_SCAN_TIME_LIMIT = int(os.environ.get("DOCKERBENCH_SCAN_TIME_LIMIT", "900"))
+DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = env_int("DOCKERBENCH_SNAPSHOT_RETENTION_DAYS", 30)
+# A scan still running after this many seconds is stopped by its worker (Celery's time limit).
+DOCKERBENCH_SCAN_TIME_LIMIT = env_int("DOCKERBENCH_SCAN_TIME_LIMIT", 900)
+# A running scan refreshes its heartbeat this often; one silent for the timeout lost its worker (it died).
+DOCKERBENCH_HEARTBEAT_SECONDS = float(os.environ.get("DOCKERBENCH_HEARTBEAT_SECONDS", "10"))
+DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS", 60)
+# A queued scan no worker has taken after this many seconds has its message sent again (it may have been lost).
+DOCKERBENCH_QUEUED_RESEND_SECONDS = env_int("DOCKERBENCH_QUEUED_RESEND_SECONDS", 300)
+# Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
+DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")

@@ -3,10 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import validate_slug
 
-from hosts.models import Host, Tag
-
-# The credentials a Host keeps encrypted (hosts.crypto): write-only in this form.
-CREDENTIAL_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key", "ssh_private_key")
+from hosts.models import CREDENTIAL_FIELDS, Host, Tag
 
 
 class SecretTextarea(forms.Textarea):
@@ -90,20 +87,27 @@ class HostForm(forms.ModelForm):
         fields.update(self.credential_values())
         return fields
 
-    def credential_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, bool]]:
-        """(input, clear checkbox, whether a value is stored) for each credential, for the template."""
-        return [(self[name], self[f"clear_{name}"], bool(getattr(self.instance, name))) for name in CREDENTIAL_FIELDS]
+    def credential_rows(self) -> list[tuple[forms.BoundField, forms.BoundField, str]]:
+        """(input, clear checkbox, state) for each credential, for the template; state is "set", "not set" or
+        "unreadable" (stored, but no configured key decrypts it)."""
+        rows = []
+        for name in CREDENTIAL_FIELDS:
+            stored = getattr(self.instance, name)
+            state = "not set" if not stored else ("set" if stored.readable else "unreadable")
+            rows.append((self[name], self[f"clear_{name}"], state))
+        return rows
 
-    def credential_values(self) -> dict[str, str]:
-        """The credentials to store after this submission: a new value, "" when cleared, else the stored one."""
-        values = {}
+    def credential_values(self) -> dict[str, object]:
+        """The credentials to store after this submission: new text, "" when cleared, else the stored (sealed)
+        value as it is."""
+        values: dict[str, object] = {}
         for name in CREDENTIAL_FIELDS:
             if self.cleaned_data.get(f"clear_{name}"):
                 values[name] = ""
             elif self.cleaned_data.get(name):
                 values[name] = self.cleaned_data[name]
             else:
-                values[name] = getattr(self.instance, name) or ""
+                values[name] = getattr(self.instance, name)
         return values
 
     def clean(self):  # type: ignore[no-untyped-def]

@@ -1,27 +1,15 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import uuid
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
 from django.db import models
 
 from hosts.crypto import EncryptedTextField
+from hosts.endpoints import validate_docker_url, validate_ssh_target
 
-# The Docker endpoints the engine can reach (dockerbench.collect): a local socket, tcp (+TLS) and ssh.
-DOCKER_URL_SCHEMES = ("unix", "tcp", "ssh")
-
-
-def validate_docker_url(value: str) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in DOCKER_URL_SCHEMES:
-        raise ValidationError(
-            "Use unix:///path/to/docker.sock, tcp://host:2376 or ssh://user@host.",
-            code="scheme",
-        )
-    if parts.scheme == "unix" and not parts.path:
-        raise ValidationError("A unix:// URL needs the socket's path: unix:///var/run/docker.sock.", code="path")
-    if parts.scheme in ("tcp", "ssh") and not parts.hostname:
-        raise ValidationError("A tcp:// or ssh:// URL needs a host name.", code="host")
+# The credentials a Host keeps encrypted (hosts.crypto): write-only everywhere, the admin included.
+CREDENTIAL_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key", "ssh_private_key")
 
 
 class Tag(models.Model):
@@ -37,8 +25,8 @@ class Tag(models.Model):
 class Host(models.Model):
     """A Docker engine we audit, and how to reach it.
 
-    Credentials (TLS client key and certificates, SSH private key) are
-    encrypted at rest and write-only: forms never render them back.
+    Credentials (TLS client key and certificates, SSH private key) are encrypted at rest and write-only:
+    the model holds them sealed (hosts.crypto.Sealed), forms and the admin never render them back.
     """
 
     class Facts(models.TextChoices):
@@ -53,7 +41,7 @@ class Host(models.Model):
         "Docker URL",
         max_length=500,
         validators=[validate_docker_url],
-        help_text="unix:///var/run/docker.sock, tcp://host:2376 or ssh://user@host",
+        help_text="unix:///var/run/docker.sock, tcp://host:2376, tcp://[2001:db8::1]:2376 or ssh://user@host:22",
     )
     tags = models.ManyToManyField(Tag, blank=True, related_name="hosts")
     enabled = models.BooleanField(default=True, help_text="Disabled hosts are never scanned on a schedule.")
@@ -73,12 +61,10 @@ class Host(models.Model):
     )
     ssh_accept_unknown_host = models.BooleanField("accept an unknown SSH host key", default=False)
     ssh_facts_url = models.CharField(
-        max_length=300, blank=True, help_text="user@host[:port] to gather host facts over SSH for a tcp:// engine."
-    )
-
-    # The newest finished scan, kept here so the fleet overview reads one row per host.
-    latest_scan = models.ForeignKey(
-        "scans.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+        max_length=300,
+        blank=True,
+        validators=[validate_ssh_target],
+        help_text="user@host[:port] to gather host facts over SSH for a tcp:// engine.",
     )
 
     class Meta:
@@ -88,5 +74,63 @@ class Host(models.Model):
         return self.name
 
     @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0]
+
+    @property
     def uses_tls(self) -> bool:
-        return bool(self.tls_ca_cert or self.tls_client_cert)
+        return self.scheme == "tcp" and bool(self.tls_ca_cert or self.tls_client_cert)
+
+    @property
+    def uses_ssh(self) -> bool:
+        """Whether reaching this host involves SSH: an ssh:// engine, or host facts gathered over SSH."""
+        return self.scheme == "ssh" or self.facts_method == self.Facts.SSH or bool(self.ssh_facts_url)
+
+    def used_credentials(self) -> tuple[str, ...]:
+        """The credential fields a connection to this host reads; the others are never decrypted or written."""
+        used: list[str] = []
+        if self.scheme == "tcp":
+            used += ["tls_ca_cert", "tls_client_cert", "tls_client_key"]
+        if self.uses_ssh:
+            used.append("ssh_private_key")
+        return tuple(name for name in used if getattr(self, name))
+
+    def unreadable_credentials(self) -> list[str]:
+        """The credentials stored for this host that no configured key can decrypt (their verbose names)."""
+        return [
+            str(self._meta.get_field(name).verbose_name)
+            for name in CREDENTIAL_FIELDS
+            if getattr(self, name) and not getattr(self, name).readable
+        ]
+
+
+class ConnectionTest(models.Model):
+    """One "Test connection" of a host, run by a Celery worker so that no web worker waits on an engine."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Testing"
+        OK = "ok", "Connected"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="connection_tests")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    message = models.TextField(blank=True)
+    docker_version = models.CharField(max_length=64, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [models.Index(fields=["requested_by", "created"], name="conntest_user_created")]
+
+    def __str__(self) -> str:
+        return f"connection test of {self.host} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.OK, self.Status.FAILED)

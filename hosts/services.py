@@ -1,9 +1,9 @@
 """Workflows on hosts, shared by views, tasks and management commands.
 
-The engine (dockerbench.collect) takes TLS and SSH material as file paths.
-Credentials are stored encrypted, so ``engine_target`` writes them, decrypted,
-into a private temporary directory for exactly as long as the engine needs
-them. No credential is ever logged or put into a message.
+The engine (dockerbench.collect) takes TLS and SSH material as file paths. Credentials are stored sealed, so
+``engine_target`` writes the ones a connection uses, decrypted, into a private directory on tmpfs (memory,
+never a disk) for exactly as long as the engine needs them. No credential is ever logged or put into a
+message. Work that spans apps (a host's default schedule) belongs to the apps above this one.
 """
 
 from __future__ import annotations
@@ -15,22 +15,35 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from dockerbench.collect import CollectError, CollectOptions
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions, connect
-from hosts.models import Host, Tag
+from hosts.crypto import CredentialUnreadable
+from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, Tag
 
 log = logging.getLogger(__name__)
 
 LOCAL_ENGINE_URL = "unix:///var/run/docker.sock"
 CREDENTIALS_PREFIX = "dockerbench-host-"
-# How long "test connection" and the first-run probe wait for an engine: a page is waiting.
+# How long "test connection" and the first-run probe wait for an engine.
 CONNECTION_TEST_TIMEOUT = 10.0
+# Tests a user may start in CONNECTION_TEST_WINDOW (each holds a worker for up to the timeout).
+CONNECTION_TESTS_PER_WINDOW = 6
+CONNECTION_TEST_WINDOW = timedelta(minutes=1)
+CONNECTION_TEST_KEEP = timedelta(days=1)
+# By name: hosts.tasks imports this module (a task is a thin wrapper around a service here).
+RUN_CONNECTION_TEST_TASK = "hosts.tasks.run_connection_test"
+# Where decrypted credentials may go, in order: memory-backed first.
+_SHM = "/dev/shm"  # noqa: S108 - a private 0700 directory is made inside it
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,10 @@ class ConnectionResult:
     ok: bool
     message: str
     docker_version: str = ""
+
+
+class RateLimited(Exception):
+    """Too many connection tests by one user in a short while."""
 
 
 def _write_private(directory: str, name: str, content: str) -> str:
@@ -49,32 +66,61 @@ def _write_private(directory: str, name: str, content: str) -> str:
     return path
 
 
+def credentials_root() -> str:
+    """The directory decrypted credentials go under: DOCKERBENCH_CREDENTIALS_DIR, else /dev/shm (tmpfs) when
+    this process may write there, else the system's temporary directory."""
+    configured = settings.DOCKERBENCH_CREDENTIALS_DIR
+    if configured:
+        return str(configured)
+    if os.path.isdir(_SHM) and os.access(_SHM, os.W_OK | os.X_OK):
+        return _SHM
+    return tempfile.gettempdir()
+
+
+def redaction_key() -> bytes:
+    """The key the collector hashes redacted values with: stable for this installation, derived from its
+    secret key, so the same value hashes the same way from one scan to the next."""
+    return _redaction_key(settings.SECRET_KEY)
+
+
+@cache
+def _redaction_key(secret: str) -> bytes:
+    return salted_hmac("dockerbench.redaction", "values", secret=secret, algorithm="sha256").digest()
+
+
 @contextmanager
 def engine_target(host: Host, *, timeout: float | None = None) -> Iterator[tuple[Target, CollectOptions]]:
-    """The engine's Target and CollectOptions for a host, with its credentials on disk for the duration.
+    """The engine's Target and CollectOptions for a host, with the credentials it uses on disk for the duration.
 
-    Decrypted keys and certificates go into a fresh 0700 directory (files 0600)
-    that is removed when the block exits, whatever happens inside it.
-    Raises ImproperlyConfigured when a stored credential cannot be decrypted.
+    Only the credentials this connection reads (TLS for tcp://, the SSH key for ssh:// or SSH facts) are
+    decrypted, into a fresh 0700 directory (files 0600) on tmpfs where there is one, removed when the block
+    exits, whatever happens inside it. Raises CredentialUnreadable before writing anything when one of them
+    cannot be decrypted.
     """
+    used = set(host.used_credentials())
+    texts = {name: getattr(host, name).reveal() for name in sorted(used)}  # CredentialUnreadable leaves no file
     # mkdtemp creates it 0700. The pid in the name lets remove_orphaned_credentials() find what a killed worker left.
-    directory = tempfile.mkdtemp(prefix=f"{CREDENTIALS_PREFIX}{os.getpid()}-")
+    directory = tempfile.mkdtemp(prefix=f"{CREDENTIALS_PREFIX}{os.getpid()}-", dir=credentials_root())
     try:
         tls = None
-        if host.tls_ca_cert or host.tls_client_cert or host.tls_client_key:
+        if host.scheme == "tcp" and texts:
             tls = TLSOptions(
-                ca_cert=_write_private(directory, "ca.pem", host.tls_ca_cert) if host.tls_ca_cert else None,
-                client_cert=_write_private(directory, "cert.pem", host.tls_client_cert)
-                if host.tls_client_cert
+                ca_cert=_write_private(directory, "ca.pem", texts["tls_ca_cert"]) if "tls_ca_cert" in texts else None,
+                client_cert=_write_private(directory, "cert.pem", texts["tls_client_cert"])
+                if "tls_client_cert" in texts
                 else None,
-                client_key=_write_private(directory, "key.pem", host.tls_client_key) if host.tls_client_key else None,
+                client_key=_write_private(directory, "key.pem", texts["tls_client_key"])
+                if "tls_client_key" in texts
+                else None,
                 verify=host.tls_verify,
             )
         ssh = SSHOptions(
-            key_file=_write_private(directory, "id_key", host.ssh_private_key) if host.ssh_private_key else None,
+            key_file=_write_private(directory, "id_key", texts["ssh_private_key"])
+            if "ssh_private_key" in texts
+            else None,
             # Without lines of its own the host trusts the worker user's ~/.ssh/known_hosts (the engine's default).
             known_hosts=_write_private(directory, "known_hosts", host.ssh_known_hosts)
-            if host.ssh_known_hosts.strip()
+            if host.uses_ssh and host.ssh_known_hosts.strip()
             else None,
             accept_unknown_host=host.ssh_accept_unknown_host,
         )
@@ -86,6 +132,7 @@ def engine_target(host: Host, *, timeout: float | None = None) -> Iterator[tuple
             probe_image=host.probe_image or settings.DOCKERBENCH_PROBE_IMAGE,
             ssh_url=host.ssh_facts_url or None,
             ssh=ssh,
+            redact_key=redaction_key(),
         )
         yield Target(**target_kwargs), options
     finally:
@@ -95,18 +142,22 @@ def engine_target(host: Host, *, timeout: float | None = None) -> Iterator[tuple
 def remove_orphaned_credentials() -> int:
     """Remove credential directories left by processes that died inside engine_target (SIGKILL, OOM).
 
-    Returns how many were removed. Only this machine's temporary directory is looked at.
+    Returns how many were removed. Only this machine's credential directories are looked at.
     """
     removed = 0
-    root = tempfile.gettempdir()
-    for entry in os.listdir(root):
-        if not entry.startswith(CREDENTIALS_PREFIX):
+    for root in dict.fromkeys([credentials_root(), tempfile.gettempdir()]):
+        try:
+            entries = os.listdir(root)
+        except OSError:
             continue
-        pid_text = entry[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
-            continue
-        shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
-        removed += 1
+        for entry in entries:
+            if not entry.startswith(CREDENTIALS_PREFIX):
+                continue
+            pid_text = entry[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
+            if not pid_text.isdigit() or _alive(int(pid_text)):
+                continue
+            shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+            removed += 1
     return removed
 
 
@@ -131,8 +182,8 @@ def test_connection(host: Host) -> ConnectionResult:
                 client.close()
     except CollectError as exc:
         return ConnectionResult(ok=False, message=str(exc))
-    except ImproperlyConfigured as exc:
-        return ConnectionResult(ok=False, message=str(exc))
+    except CredentialUnreadable as exc:
+        return ConnectionResult(ok=False, message=f"{exc}")
     except Exception as exc:  # the page must show something, never a 500
         log.warning("connection test of host %s failed unexpectedly: %s", host.pk, type(exc).__name__)
         return ConnectionResult(ok=False, message=f"{type(exc).__name__}: {exc}")
@@ -147,35 +198,76 @@ def test_connection(host: Host) -> ConnectionResult:
 test_connection.__test__ = False  # type: ignore[attr-defined]
 
 
+def start_connection_test(host: Host, *, user: Any) -> ConnectionTest:
+    """Queue a connection test of ``host`` for ``user`` (sent to a worker on commit).
+
+    Raises RateLimited when the user started CONNECTION_TESTS_PER_WINDOW tests within the window.
+    """
+    since = timezone.now() - CONNECTION_TEST_WINDOW
+    if ConnectionTest.objects.filter(requested_by=user, created__gte=since).count() >= CONNECTION_TESTS_PER_WINDOW:
+        raise RateLimited(
+            f"At most {CONNECTION_TESTS_PER_WINDOW} connection tests a minute: wait a little and try again."
+        )
+    test = ConnectionTest.objects.create(host=host, requested_by=user)
+    transaction.on_commit(lambda: _send_connection_test(test.pk))
+    return test
+
+
+def _send_connection_test(test_id: Any) -> None:
+    try:
+        current_app.send_task(RUN_CONNECTION_TEST_TASK, args=[str(test_id)])
+    except Exception as exc:  # the broker is down: say so on the test rather than leave it queued
+        log.warning("could not queue connection test %s: %s", test_id, type(exc).__name__)
+        ConnectionTest.objects.filter(pk=test_id, status=ConnectionTest.Status.QUEUED).update(
+            status=ConnectionTest.Status.FAILED,
+            message=f"could not reach a worker to run the test: {exc}",
+            finished=timezone.now(),
+        )
+
+
+def run_connection_test(test_id: Any) -> ConnectionTest | None:
+    """Run a queued connection test (once: a second delivery finds it claimed) and record what it found."""
+    claimed = ConnectionTest.objects.filter(pk=test_id, status=ConnectionTest.Status.QUEUED).update(
+        status=ConnectionTest.Status.RUNNING
+    )
+    if not claimed:
+        return None
+    test = ConnectionTest.objects.select_related("host").get(pk=test_id)
+    result = test_connection(test.host)
+    ConnectionTest.objects.filter(pk=test_id).update(
+        status=ConnectionTest.Status.OK if result.ok else ConnectionTest.Status.FAILED,
+        message=result.message[:2000],
+        docker_version=result.docker_version[:64],
+        finished=timezone.now(),
+    )
+    test.refresh_from_db()
+    return test
+
+
+def prune_connection_tests() -> int:
+    """Forget connection tests older than a day. Returns how many went."""
+    deleted, _ = ConnectionTest.objects.filter(created__lt=timezone.now() - CONNECTION_TEST_KEEP).delete()
+    return deleted
+
+
 @transaction.atomic
 def create_host(name: str, url: str, *, tags: Iterable[Tag] = (), **fields: Any) -> Host:
-    """Create a host (validated) with its nightly default schedule.
+    """Create a host (validated) with its tags.
 
-    ``fields`` are any other Host fields (facts_method, tls_ca_cert, ...);
-    a ModelForm's ``cleaned_data`` can be passed as it is.
+    ``fields`` are any other Host fields (facts_method, tls_ca_cert, ...); a ModelForm's ``cleaned_data`` can
+    be passed as it is. The apps above react to the new host (the schedules app gives it its nightly scan).
     """
     host = Host(name=name, url=url, **fields)
     host.full_clean()
     host.save()
     host.tags.set(list(tags))
-    ensure_default_schedule(host)
     return host
 
 
-def ensure_default_schedule(host: Host):  # type: ignore[no-untyped-def]  # -> scans.models.Schedule
-    """Give a host the nightly default schedule (02:00 server time) unless one targets it already."""
-    from scans.models import Schedule
-    from scans.services import sync_schedule
-
-    existing = Schedule.objects.filter(host=host).order_by("pk").first()
-    if existing is not None:
-        return existing
-    name = f"Nightly: {host.name}"[:100]
-    if Schedule.objects.filter(name=name).exists():
-        name = f"Nightly: {host.name} (#{host.pk})"[-100:]
-    schedule = Schedule.objects.create(name=name, host=host, minute="0", hour="2")
-    sync_schedule(schedule)
-    return schedule
+@transaction.atomic
+def delete_host(host: Host) -> None:
+    """Delete a host with everything that hangs on it (scans, schedules: their apps clean up after them)."""
+    host.delete()
 
 
 def register_local_engine() -> Host | None:
@@ -194,3 +286,36 @@ def register_local_engine() -> Host | None:
         return None
     name = "local" if not Host.objects.filter(name="local").exists() else "local-engine"
     return create_host(name, LOCAL_ENGINE_URL, facts_method=Host.Facts.AUTO)
+
+
+def rotate_credentials(*, allow_unreadable: bool = False) -> dict[str, Any]:
+    """Re-encrypt every stored credential under the newest key, in one transaction.
+
+    Returns counts: rotated, current (already under the newest key), unreadable, hosts, and the names of the
+    hosts with unreadable credentials. Raises CredentialUnreadable (and changes nothing) when a credential
+    cannot be read, unless ``allow_unreadable``. Written with a queryset update: nothing but the tokens
+    change, and no secret is ever logged.
+    """
+    counts: dict[str, Any] = {"rotated": 0, "current": 0, "unreadable": 0, "hosts": 0, "unreadable_hosts": []}
+    with transaction.atomic():
+        for host in Host.objects.select_for_update().only("pk", "name", *CREDENTIAL_FIELDS).order_by("pk"):
+            counts["hosts"] += 1
+            changed: dict[str, Any] = {}
+            for name in CREDENTIAL_FIELDS:
+                try:
+                    rotated = getattr(host, name).rotated()
+                except CredentialUnreadable:
+                    if not allow_unreadable:
+                        raise CredentialUnreadable(f"a credential of host {host.name!r} cannot be decrypted") from None
+                    counts["unreadable"] += 1
+                    if host.name not in counts["unreadable_hosts"]:
+                        counts["unreadable_hosts"].append(host.name)
+                    continue
+                if rotated is None:
+                    counts["current"] += bool(getattr(host, name))
+                    continue
+                changed[name] = rotated
+                counts["rotated"] += 1
+            if changed:
+                Host.objects.filter(pk=host.pk).update(**changed)
+    return counts

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/edit/", views.host_edit, name="edit"),
     path("<int:pk>/delete/", views.host_delete, name="delete"),
     path("<int:pk>/test-connection/", views.host_test_connection, name="test-connection"),
+    path("connection-tests/<uuid:test_id>/", views.connection_test, name="connection-test"),
 ]

@@ -1,38 +1,39 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
 
-from config.htmx import redirect_to, render_page
+from core.access import Perm, get_for_user, require
+from core.htmx import redirect_to, render_page
 from hosts import services
-from hosts.forms import CREDENTIAL_FIELDS, HostForm
-from hosts.models import Host, Tag
-from scans.services import delete_schedule
+from hosts.forms import HostForm
+from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, Tag
+
+HOSTS_PER_PAGE = 50
 
 
-def _get_host(pk: int) -> Host:
-    return get_object_or_404(Host.objects.prefetch_related("tags"), pk=pk)
-
-
-@login_required
-@permission_required("hosts.view_host", raise_exception=True)
+@require(Perm.VIEW_HOST)
+@require_GET
 def host_list(request: HttpRequest) -> HttpResponse:
-    hosts = Host.objects.select_related("latest_scan").prefetch_related("tags")
+    hosts = Host.objects.prefetch_related("tags")
     tag = request.GET.get("tag", "")
     if tag:
         hosts = hosts.filter(tags__name=tag)
-    context = {"hosts": hosts, "tag": tag, "tags": Tag.objects.filter(hosts__isnull=False).distinct()}
+    page = Paginator(hosts, HOSTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"page": page, "tag": tag, "tags": Tag.objects.filter(hosts__isnull=False).distinct()}
     return render_page(request, "hosts/host_list.html", context, partials="host-table")
 
 
-@login_required
-@permission_required("hosts.add_host", raise_exception=True)
+@require(Perm.ADD_HOST)
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
 def host_add(request: HttpRequest) -> HttpResponse:
@@ -44,49 +45,56 @@ def host_add(request: HttpRequest) -> HttpResponse:
     return render_page(request, "hosts/host_form.html", {"form": form, "host": None}, partials="host-form")
 
 
-@login_required
-@permission_required("hosts.change_host", raise_exception=True)
+@require(Perm.CHANGE_HOST)
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
 def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host(pk)
+    host = get_for_user(request.user, Perm.CHANGE_HOST, Host.objects.prefetch_related("tags"), pk=pk)
     form = HostForm(request.POST or None, instance=host)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        with transaction.atomic():
+            form.save()
         messages.success(request, f"Host {host.name} saved.")
         return redirect_to(request, reverse("hosts:edit", args=[host.pk]))
-    return render_page(request, "hosts/host_form.html", {"form": form, "host": host}, partials="host-form")
+    context = {"form": form, "host": host, "unreadable": host.unreadable_credentials()}
+    return render_page(request, "hosts/host_form.html", context, partials="host-form")
 
 
-@login_required
-@permission_required("hosts.delete_host", raise_exception=True)
+@require(Perm.DELETE_HOST)
 @require_http_methods(["GET", "POST"])
 def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host(pk)
+    host = get_for_user(request.user, Perm.DELETE_HOST, Host, pk=pk)
     if request.method == "POST":
         name = host.name
-        with transaction.atomic():
-            # Through the service, so beat's PeriodicTasks go with the host's schedules.
-            for schedule in host.schedules.all():
-                delete_schedule(schedule)
-            host.delete()
-        messages.success(request, f"Host {name} deleted, with its scans.")
+        services.delete_host(host)
+        messages.success(request, f"Host {name} deleted, with its scans and schedules.")
         return redirect_to(request, reverse("hosts:list"))
     return render_page(request, "hosts/host_confirm_delete.html", {"host": host}, partials="host-delete")
 
 
-@login_required
-@permission_required("hosts.change_host", raise_exception=True)
+@require(Perm.CHANGE_HOST)
 @require_POST
 def host_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host(pk)
-    result = services.test_connection(host)
+    host = get_for_user(request.user, Perm.CHANGE_HOST, Host, pk=pk)
+    try:
+        test = services.start_connection_test(host, user=request.user)
+    except services.RateLimited as exc:
+        if request.htmx:
+            context = {"host": host, "refused": str(exc)}
+            return render_page(request, "hosts/host_form.html", context, partials="connection-result", status=429)
+        messages.error(request, str(exc))
+        return redirect_to(request, reverse("hosts:edit", args=[host.pk]))
     if request.htmx:
-        return render_page(
-            request, "hosts/host_form.html", {"host": host, "result": result}, partials="connection-result"
-        )
-    if result.ok:
-        messages.success(request, f"Connected to {host.name}: Docker {result.docker_version}.")
-    else:
-        messages.error(request, f"Cannot connect to {host.name}: {result.message}")
-    return redirect_to(request, reverse("hosts:edit", args=[host.pk]))
+        return render_page(request, "hosts/host_form.html", {"host": host, "test": test}, partials="connection-result")
+    return redirect("hosts:connection-test", test_id=test.pk)
+
+
+@require(Perm.CHANGE_HOST)
+@require_GET
+def connection_test(request: HttpRequest, test_id: uuid.UUID) -> HttpResponse:
+    test = get_for_user(request.user, Perm.CHANGE_HOST, ConnectionTest.objects.select_related("host"), pk=test_id)
+    context = {"host": test.host, "test": test}
+    response = render_page(request, "hosts/connection_test.html", context, partials="connection-result")
+    if request.htmx and test.is_finished:
+        response.status_code = HttpResponseStopPolling.status_code  # 286: htmx stops polling
+    return response

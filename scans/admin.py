@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from scans.models import Scan, Schedule
+from scans.models import Scan
 
 
 @admin.register(Scan)
@@ -11,10 +11,3 @@ class ScanAdmin(admin.ModelAdmin):
     raw_id_fields = ["host"]
     readonly_fields = ["created"]
     date_hierarchy = "created"
-
-
-@admin.register(Schedule)
-class ScheduleAdmin(admin.ModelAdmin):
-    list_display = ["name", "host", "tag", "crontab_text", "enabled"]
-    list_filter = ["enabled"]
-    raw_id_fields = ["host", "tag", "periodic_task"]

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from dockerbench.catalog import SECTIONS
-from hosts.models import Host, Tag
+from hosts.models import Host
 
 
 def warn_sections_of(summary: object) -> str:
@@ -42,13 +42,14 @@ class Scan(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Partial"  # finished, but some parts of the host could not be collected
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         USER = "user", "User"
         API = "api", "API"
 
-    FINISHED_STATUSES = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.FAILED})
+    FINISHED_STATUSES = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED})
     ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="scans")
@@ -61,9 +62,18 @@ class Scan(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
-    # Which worker claimed it, and how often it was claimed (a redelivered task claims again).
+    # Which worker claimed it (Celery's name for it and the process id), and how often it was claimed: a scan
+    # whose worker died is claimed again, at most twice in all.
     worker = models.CharField(max_length=200, blank=True)
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The Celery task id of the attempt that holds the scan: a retry of the same task resumes its own claim.
+    claim = models.CharField(max_length=64, blank=True, default="")
+    # Refreshed by the running attempt every few seconds; a stale heartbeat means its worker died.
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    # When the task message was last sent to the broker, and how often: a lost message is sent again.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveSmallIntegerField(default=0)
     # Live progress while running: {"phase": ..., "done": n, "total": m, "checks_done": k, "checks_total": 117}.
     progress = models.JSONField(default=dict, blank=True)
     # Counts per section and status, plus the score: trend pages read these, never the result rows.
@@ -77,6 +87,11 @@ class Scan(models.Model):
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["host", "-created"], name="scan_host_created")]
+        permissions = [
+            ("run_scan", "Can start a scan"),
+            ("cancel_scan", "Can cancel a queued or running scan"),
+            ("view_findings", "Can see findings, their evidence and container drift"),
+        ]
         constraints = [
             # One scan at a time per host: a second queued/running scan for the same host cannot exist.
             models.UniqueConstraint(
@@ -104,6 +119,27 @@ class Scan(models.Model):
         if self.started is None or self.finished is None:
             return None
         return self.finished - self.started
+
+
+class LatestScan(models.Model):
+    """Each host's newest finished scan with results, so the fleet overview reads one row per host.
+
+    Kept on the scans side (the hosts app knows nothing of scans): a host never scanned has no row.
+    """
+
+    host = models.OneToOneField(Host, on_delete=models.CASCADE, primary_key=True, related_name="latest")
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"latest scan of host #{self.host_id}: #{self.scan_id}"
+
+    @staticmethod
+    def of(host: Host) -> Scan | None:
+        """The host's latest scan (None when it has none), through the row select_related("latest__scan") read."""
+        try:
+            return host.latest.scan  # type: ignore[no-any-return]
+        except LatestScan.DoesNotExist:
+            return None
 
 
 class ScanSnapshot(models.Model):
@@ -185,47 +221,3 @@ class DiffSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.container_name} in scan #{self.scan_id}"
-
-
-class Schedule(models.Model):
-    """When to scan: a crontab for one host or for every host with a tag.
-
-    Each schedule owns one django-celery-beat PeriodicTask, kept in step by
-    scans.services.sync_schedule, so beat's database scheduler runs it.
-    """
-
-    name = models.CharField(max_length=100, unique=True)
-    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.CASCADE, related_name="schedules")
-    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="schedules")
-    minute = models.CharField(max_length=64, default="0")
-    hour = models.CharField(max_length=64, default="2")
-    day_of_week = models.CharField(max_length=64, default="*")
-    day_of_month = models.CharField(max_length=64, default="*")
-    month_of_year = models.CharField(max_length=64, default="*")
-    enabled = models.BooleanField(default=True)
-    periodic_task = models.OneToOneField(
-        "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(host__isnull=False) & Q(tag__isnull=True)) | (Q(host__isnull=True) & Q(tag__isnull=False)),
-                name="schedule_targets_a_host_or_a_tag",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def crontab_text(self) -> str:
-        return f"{self.minute} {self.hour} {self.day_of_month} {self.month_of_year} {self.day_of_week}"
-
-    def target_hosts(self) -> models.QuerySet[Host]:
-        hosts = Host.objects.filter(enabled=True)
-        if self.host_id is not None:
-            return hosts.filter(pk=self.host_id)
-        return hosts.filter(tags=self.tag_id)

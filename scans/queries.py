@@ -1,7 +1,7 @@
 """Read-side aggregations for the dashboard pages.
 
 Each function runs a fixed, small number of queries whatever the size of the fleet or the history
-(the tests pin the counts): per-host data comes from Host.latest_scan and Scan.summary, and where
+(the tests pin the counts): per-host data comes from LatestScan and Scan.summary, and where
 result rows are needed they are fetched for the hosts or checks on screen only, at most
 OBJECTS_PER_GROUP rows per group, with a window function.
 """
@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString
 from dockerbench.catalog import BY_ID, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
 from hosts.models import Host, Tag
 from scans import charts
-from scans.models import CheckResult, DiffSnapshot, Scan
+from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
 
 # Scans that carry a score: finished, with results (a failed scan has none).
 SCORED_STATUSES = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
@@ -124,14 +124,14 @@ class Overview:
 def _status_filter(status: str, section: str) -> Q:
     """Hosts whose latest scan matches the status filter, in SQL (Scan.warn_sections: the sections with WARN)."""
     if status == "never":
-        return Q(latest_scan__isnull=True)
+        return Q(latest__isnull=True)
     if status == "failed":
         return Q(newest_status=Scan.Status.FAILED)
     if status in ("warn", "clean"):
-        has_warn = ~Q(latest_scan__warn_sections="")
+        has_warn = ~Q(latest__scan__warn_sections="")
         if section:
-            has_warn = Q(latest_scan__warn_sections__contains=f",{section},")
-        return Q(latest_scan__status__in=SCORED_STATUSES) & (has_warn if status == "warn" else ~has_warn)
+            has_warn = Q(latest__scan__warn_sections__contains=f",{section},")
+        return Q(latest__scan__status__in=SCORED_STATUSES) & (has_warn if status == "warn" else ~has_warn)
     return Q()
 
 
@@ -159,18 +159,17 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
     # The page's hosts in a subquery (LIMIT/OFFSET), so the annotations below are computed for them only.
     hosts = (
         Host.objects.filter(pk__in=page_obj.object_list.values("pk"))
-        .select_related("latest_scan")
+        .select_related("latest__scan")
         .only(
             "name",
             "enabled",
-            "latest_scan",
-            "latest_scan__host_id",
-            "latest_scan__status",
-            "latest_scan__created",
-            "latest_scan__finished",
-            "latest_scan__score",
-            "latest_scan__warn_count",
-            "latest_scan__summary",
+            "latest__scan__host_id",
+            "latest__scan__status",
+            "latest__scan__created",
+            "latest__scan__finished",
+            "latest__scan__score",
+            "latest__scan__warn_count",
+            "latest__scan__summary",
         )
         .annotate(
             newest_status=newest_status,
@@ -185,7 +184,7 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
     on_page: list[Host] = list(hosts) if paginator.count else []
     all_tags = list(Tag.objects.only("name"))
     shown_sections = [section] if section else list(SECTIONS)
-    warns_of = {host.pk: _section_warns(host.latest_scan) for host in on_page}
+    warns_of = {host.pk: _section_warns(LatestScan.of(host)) for host in on_page}
     highest = max((warns.get(s, 0) for warns in warns_of.values() for s in shown_sections), default=0)
 
     host_rows = []
@@ -196,7 +195,7 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
         host_rows.append(
             HostRow(
                 host=host,
-                scan=host.latest_scan,
+                scan=LatestScan.of(host),
                 url=url,
                 cells=[
                     HeatCell(
@@ -397,7 +396,7 @@ def host_page(
     latest by default), the score history and one page of the scan list."""
     newest = host.scans.order_by("-created", "-id").first()
     if scan is None:
-        scan = host.latest_scan
+        scan = LatestScan.of(host)
     history = list(
         Scan.objects.filter(host=host, status__in=SCORED_STATUSES, score__isnull=False)
         .order_by("-created", "-id")
@@ -446,13 +445,13 @@ class CheckFleet:
 def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet:
     """One CIS check on every host's latest scan: the verdict per host and the offending objects (3 queries)."""
     hosts = (
-        Host.objects.filter(latest_scan__isnull=False)
-        .select_related("latest_scan")
-        .only("name", "latest_scan", "latest_scan__host_id", "latest_scan__status", "latest_scan__created")
+        Host.objects.filter(latest__isnull=False)
+        .select_related("latest__scan")
+        .only("name", "latest__scan__host_id", "latest__scan__status", "latest__scan__created")
     )
     if tag:
         hosts = hosts.filter(tags__name=tag)
-    by_scan = {host.latest_scan_id: host for host in hosts}
+    by_scan = {host.latest.scan_id: host for host in hosts}
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if by_scan:
         for scan_id, result_status, n in (
@@ -480,7 +479,7 @@ def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet
     rows_out = [
         HostVerdict(
             host=by_scan[scan_id],
-            scan=by_scan[scan_id].latest_scan,
+            scan=by_scan[scan_id].latest.scan,
             verdict=verdicts[scan_id],
             counts=counts[scan_id],
             results=results.get(scan_id, []),
@@ -541,10 +540,11 @@ def _pairs(changes: object) -> list[tuple[str, str]]:
 
 def container_drift(host: Host, *, show: str = "") -> list[ContainerDrift]:
     """The DiffSnapshot of each container in the host's latest scan (1 query), suspicious ones first."""
-    if host.latest_scan_id is None:
+    latest = LatestScan.of(host)
+    if latest is None:
         return []
     out = []
-    for diff in DiffSnapshot.objects.filter(scan_id=host.latest_scan_id).order_by("container_name", "container_id"):
+    for diff in DiffSnapshot.objects.filter(scan_id=latest.pk).order_by("container_name", "container_id"):
         changes = _pairs(diff.changes)
         suspicious = [
             {k: str(v) for k, v in item.items()} for item in (diff.suspicious or []) if isinstance(item, dict)

@@ -1,44 +1,64 @@
-"""Scan workflows: start, run (on a Celery worker), record, reap, schedule, prune.
+"""Scan workflows: start, cancel, run (on a Celery worker), record, reap, prune.
 
-Safe to run twice: a worker claims a scan with a conditional UPDATE, and only
-the attempt that claimed it may record its results (the claim's ``attempts``
-number is checked again, under a row lock, in the transaction that writes).
+Safe to run twice: a worker claims a scan with a conditional UPDATE, and only the attempt that claimed it may
+record its results (the claim's ``attempts`` number is checked again, under a row lock, in the transaction
+that writes). A scan's life, as the reaper sees it:
+
+- QUEUED: its task message is on its way. A message can be lost (the web process died between commit and
+  send, the broker lost it): a scan queued for DOCKERBENCH_QUEUED_RESEND_SECONDS without a worker taking it is
+  sent again, as it is when someone asks for it again ("Scan now", a schedule). A duplicate message is harmless.
+- RUNNING: the attempt that holds it (``claim``, the Celery task id) refreshes ``heartbeat`` every
+  DOCKERBENCH_HEARTBEAT_SECONDS. A retry of the same task (after a database error) resumes its own claim.
+  A heartbeat older than DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS means the worker died (killed, out of memory,
+  machine restarted): the scan is queued again once, then failed with that reason. A worker that starts
+  again notices its own dead scans at once, by its name and the dead process id.
+- CANCELLED by an operator: the running attempt notices at its next heartbeat and records nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from core.audit import record_event
 from dockerbench.collect import CollectError, collect_snapshot
 from dockerbench.report import summarize
 from dockerbench.results import Result
 from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot
+from hosts.crypto import CredentialUnreadable
 from hosts.models import Host
-from hosts.services import engine_target, remove_orphaned_credentials
+from hosts.services import engine_target
 from scans import drift
-from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule
+from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot
 
 log = logging.getLogger(__name__)
 
+# By name: the tasks module imports this one.
+RUN_SCAN_TASK = "scans.tasks.run_scan"
 # Progress is written at most this often while a scan runs (a page polls it every 2 s).
 PROGRESS_INTERVAL = 0.3
 # Checks are evaluated in chunks of this many so the progress bar moves during evaluation too.
 _CHECK_CHUNK = 16
+# A scan whose worker died is claimed at most this many times in all.
+MAX_ATTEMPTS = 2
 QUEUED_TOO_LONG = timedelta(days=1)
-PERIODIC_TASK_PREFIX = "dockerbench schedule #"
+# The database being briefly unreachable is the one failure worth retrying: the task retries it, and the retry
+# resumes the scan's claim. Every other failure is recorded on the scan.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 # -- strings from hosts ------------------------------------------------------------------------------
 
@@ -82,85 +102,155 @@ def _field_length(model: type, name: str) -> int:
     return model._meta.get_field(name).max_length  # type: ignore[attr-defined, no-any-return]
 
 
-# -- starting -----------------------------------------------------------------------------------------
+# -- starting and cancelling ----------------------------------------------------------------------------
 
 
-def start_scan(host: Host, *, trigger: str, user: Any = None) -> Scan:
+def heartbeat_interval() -> float:
+    return float(settings.DOCKERBENCH_HEARTBEAT_SECONDS)
+
+
+def heartbeat_timeout() -> timedelta:
+    """How long a running scan may go without a heartbeat before its worker is taken for dead."""
+    return timedelta(seconds=settings.DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def resend_after() -> timedelta:
+    """How long a queued scan waits for a worker before its message is sent again."""
+    return timedelta(seconds=settings.DOCKERBENCH_QUEUED_RESEND_SECONDS)
+
+
+def queue_scan(host: Host, *, trigger: str, user: Any = None) -> tuple[Scan, bool]:
     """Queue a scan of a host, or return the one already queued or running (one at a time per host).
 
-    The Celery task is sent when the surrounding transaction commits.
+    Returns (scan, created). The Celery task is sent when the surrounding transaction commits; an existing
+    queued scan that has waited DOCKERBENCH_QUEUED_RESEND_SECONDS for a worker has its message sent again.
     """
     active = Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).first()
     if active is not None:
-        return active
+        _resend_if_waiting(active)
+        return active, False
     try:
         with transaction.atomic():
             scan = Scan.objects.create(host=host, trigger=trigger, triggered_by=user, progress={"phase": "queued"})
+            record_event(scan, "scan queued", actor=user, changes={"trigger": [None, trigger]})
     except IntegrityError:
         # Another request queued one between our read and our insert: the constraint kept it unique.
         active = Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).first()
         if active is None:
             raise
-        return active
-    transaction.on_commit(lambda: _enqueue(scan.pk))
-    return scan
+        return active, False
+    transaction.on_commit(lambda: send_scan(scan.pk))
+    return scan, True
 
 
-def _enqueue(scan_id: int) -> None:
-    from scans.tasks import run_scan  # the tasks module imports this one
+def start_scan(host: Host, *, trigger: str, user: Any = None) -> Scan:
+    """Queue a scan of a host (see queue_scan) and return it."""
+    return queue_scan(host, trigger=trigger, user=user)[0]
 
-    try:
-        run_scan.delay(scan_id)
-    except Exception as exc:  # the broker is down: say so on the scan rather than leave it queued for a day
-        log.exception("could not queue scan %s", scan_id)
-        Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
-            status=Scan.Status.FAILED, error=_text(f"could not queue the scan: {exc}"), finished=timezone.now()
+
+def _resend_if_waiting(scan: Scan) -> None:
+    if scan.status != Scan.Status.QUEUED:
+        return
+    waited_since = scan.sent_at or scan.created
+    if waited_since < timezone.now() - resend_after():
+        transaction.on_commit(lambda: send_scan(scan.pk, only_if_waiting=True))
+
+
+def send_scan(scan_id: int, *, only_if_waiting: bool = False) -> bool:
+    """Send the scan's task message (now, outside any transaction). Returns whether it was sent.
+
+    With ``only_if_waiting``, only when the scan is still queued and its last message is older than
+    DOCKERBENCH_QUEUED_RESEND_SECONDS: concurrent callers send it once between them.
+    """
+    now = timezone.now()
+    waiting = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED)
+    if only_if_waiting:
+        waiting = waiting.filter(
+            Q(sent_at__isnull=True, created__lt=now - resend_after()) | Q(sent_at__lt=now - resend_after())
         )
+    if not waiting.update(sent_at=now, sends=F("sends") + 1):
+        return False
+    try:
+        current_app.send_task(RUN_SCAN_TASK, args=[scan_id])
+    except Exception as exc:  # the broker is down: say so on the scan; the reaper sends it again
+        log.warning("could not queue scan %s: %s", scan_id, exc)
+        Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
+            progress={"phase": "queued", "note": _text(f"waiting for the broker: {exc}", 300)}
+        )
+        return False
+    return True
+
+
+def cancel_scan(scan: Scan, *, user: Any = None) -> bool:
+    """Cancel a queued or running scan. Returns False when it had finished already.
+
+    A running attempt notices at its next heartbeat and stops without recording anything.
+    """
+    who = user.get_username() if getattr(user, "is_authenticated", False) else "the system"
+    with transaction.atomic():
+        cancelled = Scan.objects.filter(pk=scan.pk, status__in=Scan.ACTIVE_STATUSES).update(
+            status=Scan.Status.CANCELLED,
+            finished=timezone.now(),
+            error=_text(f"cancelled by {who}"),
+            progress={"phase": "cancelled"},
+        )
+        if cancelled:
+            record_event(scan, "scan cancelled", actor=user, changes={"status": [scan.status, "cancelled"]})
+    return bool(cancelled)
 
 
 # -- running ------------------------------------------------------------------------------------------
 
 
-def claim_scan(scan_id: int, *, worker: str) -> Scan | None:
-    """Mark a scan RUNNING for this worker, or None when it is not ours to run.
+class ScanNotOwned(Exception):
+    """The scan is no longer this attempt's to record (cancelled, reaped, or claimed by another attempt)."""
 
-    A queued scan is claimed; so is a RUNNING one whose start is older than the
-    scan time limit (its worker died and the broker redelivered the message).
-    Anything else (running elsewhere, finished) is left alone.
+
+def claim_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
+    """Mark a scan RUNNING for this attempt, or None when it is not ours to run.
+
+    A queued scan is claimed (a new attempt). A running one whose claim is ``claim`` is resumed, same
+    attempt: the task is being retried after a database error. Anything else (held by another attempt,
+    finished, cancelled) is left alone.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.DOCKERBENCH_SCAN_TIME_LIMIT)
-    claimable = Q(status=Scan.Status.QUEUED) | Q(status=Scan.Status.RUNNING, started__lt=stale)
-    claimed = Scan.objects.filter(claimable, pk=scan_id).update(
-        status=Scan.Status.RUNNING,
-        started=now,
-        finished=None,
-        error="",
-        worker=_text(worker, _field_length(Scan, "worker")),
-        attempts=F("attempts") + 1,
-        progress={"phase": "connecting"},
-    )
-    if not claimed:
-        return None
+    holder = {"worker": _text(worker, _field_length(Scan, "worker")), "worker_pid": os.getpid(), "heartbeat": now}
+    resumed = claim and Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING, claim=claim).update(**holder)
+    if not resumed:
+        claimed = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
+            **holder,
+            status=Scan.Status.RUNNING,
+            claim=claim[:64],
+            started=now,
+            finished=None,
+            error="",
+            attempts=F("attempts") + 1,
+            progress={"phase": "connecting"},
+        )
+        if not claimed:
+            return None
     return Scan.objects.select_related("host").get(pk=scan_id)
 
 
-def run_scan(scan_id: int, *, worker: str) -> Scan | None:
+def run_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
     """Claim, collect, evaluate and record one scan. Returns the scan, or None when not claimed.
 
-    A CollectError (engine unreachable) fails the scan with the engine's message;
-    any other error fails it with a short message and is logged.
+    A CollectError (engine unreachable) or an unreadable credential fails the scan with that reason; a
+    database error is raised again, for the task to retry (the retry resumes this claim); anything else fails
+    the scan with a short message and is logged.
     """
-    scan = claim_scan(scan_id, worker=worker)
+    scan = claim_scan(scan_id, worker=worker, claim=claim)
     if scan is None:
-        log.info("scan %s is not queued (running elsewhere or finished): nothing to do", scan_id)
+        log.info("scan %s is not ours to run (held by another attempt, or finished): nothing to do", scan_id)
         return None
+    heartbeat = _Heartbeat(scan)
     try:
         checks = select()
-        progress = _ProgressWriter(scan, checks_total=len(checks))
+        progress = _ProgressWriter(scan, checks_total=len(checks), heartbeat=heartbeat)
         t0 = time.perf_counter()
         with engine_target(scan.host) as (target, options):
             snapshot = collect_snapshot(target, options, progress=progress.collecting)
+        heartbeat.check()
         t1 = time.perf_counter()
         results: list[Result] = []
         for start in range(0, len(checks), _CHECK_CHUNK):
@@ -173,20 +263,76 @@ def run_scan(scan_id: int, *, worker: str) -> Scan | None:
         log.warning("%s: its results were not recorded", exc)
     except CollectError as exc:
         _fail(scan, str(exc))
+    except CredentialUnreadable:
+        _fail(scan, "a credential of this host is unreadable (the encryption key changed?): enter it again")
     except SoftTimeLimitExceeded:
         _fail(scan, f"the scan took longer than {settings.DOCKERBENCH_SCAN_TIME_LIMIT} s and was stopped")
+    except TRANSIENT_ERRORS:
+        raise  # the task retries; the retry resumes this claim
     except Exception as exc:
         log.exception("scan %s of host %s failed", scan.pk, scan.host_id)
         _fail(scan, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        heartbeat.stop()
     scan.refresh_from_db()
     return scan
 
 
-class _ProgressWriter:
-    """Writes Scan.progress, at most every PROGRESS_INTERVAL seconds (phase changes always)."""
+def fail_after_retries(scan_id: int, claim: str, exc: BaseException) -> None:
+    """The task gave up retrying a database error: fail the scan if the database lets us (else the reaper will)."""
+    Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING, claim=claim).update(
+        status=Scan.Status.FAILED,
+        finished=timezone.now(),
+        error=_text(f"the database was unavailable during the scan: {type(exc).__name__}: {exc}", 500),
+        progress={"phase": "failed"},
+    )
 
-    def __init__(self, scan: Scan, *, checks_total: int) -> None:
+
+class _Heartbeat:
+    """Refreshes Scan.heartbeat from a thread of its own while the scan runs, and notices when the scan is no
+    longer this attempt's (cancelled or reaped): ``check()`` then raises ScanNotOwned."""
+
+    def __init__(self, scan: Scan) -> None:
         self.scan = scan
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"scan-{scan.pk}-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(heartbeat_interval()):
+                if not self.beat():
+                    self.lost.set()
+                    return
+        except Exception:  # the database is away: the main thread will meet the same error
+            log.warning("scan %s: heartbeat failed", self.scan.pk, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def beat(self) -> bool:
+        return bool(_owned(self.scan).update(heartbeat=timezone.now()))
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise ScanNotOwned(f"scan {self.scan.pk} was cancelled or taken over")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _owned(scan: Scan) -> Any:
+    return Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING, attempts=scan.attempts)
+
+
+class _ProgressWriter:
+    """Writes Scan.progress, at most every PROGRESS_INTERVAL seconds (phase changes always), and stops the scan
+    (ScanNotOwned) as soon as it is no longer this attempt's."""
+
+    def __init__(self, scan: Scan, *, checks_total: int, heartbeat: _Heartbeat) -> None:
+        self.scan = scan
+        self.heartbeat = heartbeat
         self.state: dict[str, Any] = {
             "phase": "collecting",
             "done": 0,
@@ -198,14 +344,15 @@ class _ProgressWriter:
         self._write(force=True)
 
     def _write(self, *, force: bool = False) -> None:
+        self.heartbeat.check()
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_INTERVAL:
             return
         self.last = now
-        # Only while this attempt owns the scan: a reaped scan's progress stays as the reaper left it.
-        Scan.objects.filter(pk=self.scan.pk, status=Scan.Status.RUNNING, attempts=self.scan.attempts).update(
-            progress=dict(self.state)
-        )
+        # Only while this attempt owns the scan: a cancelled or reaped scan's progress stays as it was left.
+        if not _owned(self.scan).update(progress=dict(self.state), heartbeat=timezone.now()):
+            self.heartbeat.lost.set()
+            self.heartbeat.check()
 
     def collecting(self, kind: str, done: int, total: int) -> None:
         self.state.update(done=done, total=total)
@@ -222,16 +369,12 @@ class _ProgressWriter:
 
 
 def _fail(scan: Scan, message: str) -> None:
-    Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING, attempts=scan.attempts).update(
+    _owned(scan).update(
         status=Scan.Status.FAILED,
         error=_text(message),
         finished=timezone.now(),
         progress={**scan.progress, "phase": "failed"} if isinstance(scan.progress, dict) else {"phase": "failed"},
     )
-
-
-class ScanNotOwned(Exception):
-    """The scan is no longer this attempt's to record (reaped, or claimed again after its worker died)."""
 
 
 def record_results(
@@ -286,7 +429,7 @@ def record_results(
             "timings": {**(timings or {}), "store": round(time.perf_counter() - started, 4)},
         }
         scan.save(update_fields=["summary", "score", "warn_count", "engine_version", "status", "finished", "progress"])
-        Host.objects.filter(pk=scan.host_id).update(latest_scan=scan)
+        LatestScan.objects.update_or_create(host_id=scan.host_id, defaults={"scan": scan})
 
 
 def _failed_parts(snapshot: HostSnapshot) -> list[str]:
@@ -387,93 +530,90 @@ def reevaluate(scan: Scan) -> list[Result]:
 # -- housekeeping -------------------------------------------------------------------------------------
 
 
-def reap_stale_scans() -> int:
-    """Fail scans whose worker died (RUNNING past the time limit) or that no worker took (QUEUED a day).
+def reap_stale_scans() -> dict[str, int]:
+    """Find scans that lost their worker or their message, and put them right. Returns what was done.
 
-    Returns how many scans were failed.
+    - RUNNING with a heartbeat older than heartbeat_timeout(): the worker died. Queued again (and sent) when it
+      has had fewer than MAX_ATTEMPTS attempts, else failed with that reason.
+    - QUEUED without a worker for DOCKERBENCH_QUEUED_RESEND_SECONDS: its message is sent again; after
+      QUEUED_TOO_LONG it fails.
     """
     now = timezone.now()
-    limit = settings.DOCKERBENCH_SCAN_TIME_LIMIT
-    running = Scan.objects.filter(status=Scan.Status.RUNNING, started__lt=now - timedelta(seconds=limit)).update(
+    timeout = heartbeat_timeout()
+    stale = Scan.objects.filter(status=Scan.Status.RUNNING).filter(
+        Q(heartbeat__lt=now - timeout) | Q(heartbeat__isnull=True, started__lt=now - timeout)
+    )
+    done = {"requeued": 0, "failed": 0, "resent": 0, "expired": 0, "raced": 0}
+    for scan in stale.only("pk", "worker", "worker_pid", "attempts", "heartbeat"):
+        outcome = _recover(scan, reason=f"its worker ({_holder(scan)}) stopped answering")
+        done[outcome] += 1
+    done["expired"] = Scan.objects.filter(status=Scan.Status.QUEUED, created__lt=now - QUEUED_TOO_LONG).update(
+        status=Scan.Status.FAILED, finished=now, error="no worker took the scan within a day (is a worker running?)"
+    )
+    for scan_id in (
+        Scan.objects.filter(status=Scan.Status.QUEUED)
+        .filter(Q(sent_at__isnull=True, created__lt=now - resend_after()) | Q(sent_at__lt=now - resend_after()))
+        .values_list("pk", flat=True)
+    ):
+        done["resent"] += send_scan(scan_id, only_if_waiting=True)
+    done.pop("raced")  # another reaper or the attempt itself got there first: nothing to report
+    if any(done.values()):
+        log.warning("stale scans: %s", done)
+    return done
+
+
+def reap_scans_of_dead_worker(worker: str) -> int:
+    """A worker named ``worker`` has (re)started: its scans whose process is gone died with it. Recover them at
+    once instead of waiting for their heartbeat to go stale. Returns how many."""
+    mine = Scan.objects.filter(status=Scan.Status.RUNNING, worker=_text(worker, _field_length(Scan, "worker")))
+    recovered = 0
+    for scan in mine.only("pk", "worker", "worker_pid", "attempts", "heartbeat"):
+        if scan.worker_pid and _pid_alive(scan.worker_pid):
+            continue
+        recovered += _recover(scan, reason=f"its worker ({_holder(scan)}) was restarted") != "raced"
+    return recovered
+
+
+def _holder(scan: Scan) -> str:
+    return f"{scan.worker or 'unknown'}, pid {scan.worker_pid or '?'}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(scan: Scan, *, reason: str) -> str:
+    """Queue a dead attempt's scan again, or fail it after MAX_ATTEMPTS. Conditional on the attempt it had."""
+    held = Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING, attempts=scan.attempts)
+    if scan.attempts < MAX_ATTEMPTS:
+        if held.update(
+            status=Scan.Status.QUEUED,
+            claim="",
+            worker_pid=None,
+            heartbeat=None,
+            progress={"phase": "queued", "note": _text(f"trying again: {reason}", 300)},
+        ):
+            send_scan(scan.pk)
+            return "requeued"
+        return "raced"
+    failed = held.update(
         status=Scan.Status.FAILED,
-        finished=now,
-        error=f"the worker stopped before finishing (no result after {limit} s)",
+        finished=timezone.now(),
+        error=_text(f"{reason} (killed, out of memory or restarted), on {scan.attempts} attempts"),
+        progress={"phase": "failed"},
     )
-    queued = Scan.objects.filter(status=Scan.Status.QUEUED, created__lt=now - QUEUED_TOO_LONG).update(
-        status=Scan.Status.FAILED, finished=now, error="no worker picked the scan up within a day"
-    )
-    remove_orphaned_credentials()  # a worker killed mid-scan could not remove its decrypted keys
-    if running or queued:
-        log.warning("reaped %d stale running and %d stale queued scans", running, queued)
-    return running + queued
+    return "failed" if failed else "raced"
 
 
 def prune_snapshots() -> int:
     """Delete raw snapshots older than the retention, except each host's latest. Returns the count."""
     cutoff = timezone.now() - timedelta(days=settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS)
-    latest = Host.objects.filter(latest_scan__isnull=False).values("latest_scan")
+    latest = LatestScan.objects.values("scan_id")
     deleted, _ = ScanSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest).delete()
     return deleted
-
-
-# -- schedules ----------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def sync_schedule(schedule: Schedule) -> PeriodicTask:
-    """Create or update the schedule's PeriodicTask (crontab in the server's time zone); paused when disabled."""
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=schedule.minute,
-        hour=schedule.hour,
-        day_of_week=schedule.day_of_week,
-        day_of_month=schedule.day_of_month,
-        month_of_year=schedule.month_of_year,
-        timezone=settings.TIME_ZONE,
-    )
-    fields = {
-        "name": f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}"[:200],
-        "task": "scans.tasks.run_schedule",
-        "args": json.dumps([schedule.pk]),
-        "crontab": crontab,
-        "interval": None,
-        "enabled": schedule.enabled,
-        "description": f"Scans {schedule.host or 'tag ' + str(schedule.tag)} ({schedule.crontab_text})"[:1000],
-    }
-    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
-    if task is None:
-        task = PeriodicTask.objects.create(**fields)
-        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
-        schedule.periodic_task = task
-    else:
-        for name, value in fields.items():
-            setattr(task, name, value)
-        task.save()
-    return task
-
-
-@transaction.atomic
-def delete_schedule(schedule: Schedule) -> None:
-    """Delete a schedule and its PeriodicTask, so beat stops running it."""
-    task_id = schedule.periodic_task_id
-    schedule.delete()
-    if task_id:
-        PeriodicTask.objects.filter(pk=task_id).delete()
-
-
-def run_schedule(schedule_id: int) -> list[Scan]:
-    """Queue a scan (trigger SCHEDULE) for each enabled host the schedule targets; hosts busy scanning are skipped.
-
-    Returns the scans queued.
-    """
-    schedule = Schedule.objects.filter(pk=schedule_id, enabled=True).first()
-    if schedule is None:
-        return []
-    started = []
-    busy = set(Scan.objects.filter(status__in=Scan.ACTIVE_STATUSES).values_list("host_id", flat=True))
-    for host in schedule.target_hosts():
-        if host.pk in busy:
-            continue
-        scan = start_scan(host, trigger=Scan.Trigger.SCHEDULE)
-        if scan.trigger == Scan.Trigger.SCHEDULE and scan.status == Scan.Status.QUEUED:
-            started.append(scan)
-    return started

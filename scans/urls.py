@@ -4,6 +4,7 @@ from scans import views
 
 app_name = "scans"
 
+# Served under /fleet/ (config/urls.py): the fleet as the scans see it.
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("hosts/<int:pk>/", views.host_detail, name="host"),
@@ -11,5 +12,6 @@ urlpatterns = [
     path("hosts/<int:pk>/drift/", views.drift, name="drift"),
     path("scans/<int:pk>/", views.scan_detail, name="scan"),
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
+    path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),
     path("checks/<str:check_id>/", views.check_detail, name="check"),
 ]

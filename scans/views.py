@@ -4,34 +4,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from config.htmx import render_page
+from core.access import Perm, can, get_for_user, require
+from core.htmx import render_page
 from dockerbench.catalog import BY_ID, SECTIONS
-from hosts.models import Host
+from hosts.models import CREDENTIAL_FIELDS, Host
 from scans import queries, services
-from scans.models import CheckResult, Scan
+from scans.models import CheckResult, LatestScan, Scan
 
-# Credentials are never needed to draw a page: leave them (encrypted) in the database.
-_SECRET_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key", "ssh_private_key")
-SCAN_PERMISSION = "scans.add_scan"
-
-
-def _get_host_for_user(user: Any, pk: int, *, perm: str | None = None) -> Host:
-    """The host, if this user may see it (and holds ``perm`` when given); 403 or 404 otherwise."""
-    if perm is not None and not user.has_perm(perm):
-        raise PermissionDenied
-    return get_object_or_404(Host.objects.select_related("latest_scan").defer(*_SECRET_FIELDS), pk=pk)
-
-
-def _get_scan_for_user(user: Any, pk: int) -> Scan:
-    return get_object_or_404(Scan.objects.select_related("host").defer(*(f"host__{f}" for f in _SECRET_FIELDS)), pk=pk)
+# Credentials are never needed to draw a page: leave them (sealed) in the database.
+_HOST_PAGE = Host.objects.select_related("latest__scan").defer(*CREDENTIAL_FIELDS)
+_SCANS = Scan.objects.select_related("host").defer(*(f"host__{f}" for f in CREDENTIAL_FIELDS))
 
 
 def _choice(request: HttpRequest, name: str, allowed: Sequence[str] | dict[str, Any]) -> str:
@@ -39,7 +27,16 @@ def _choice(request: HttpRequest, name: str, allowed: Sequence[str] | dict[str, 
     return value if value in allowed else ""
 
 
-@login_required
+def _abilities(user: Any) -> dict[str, bool]:
+    """What the page may offer this user: links and buttons it cannot use are not shown."""
+    return {
+        "can_scan": can(user, Perm.RUN_SCAN),
+        "can_cancel": can(user, Perm.CANCEL_SCAN),
+        "can_edit_host": can(user, Perm.CHANGE_HOST),
+    }
+
+
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def overview(request: HttpRequest) -> HttpResponse:
     data = queries.fleet_overview(
@@ -63,10 +60,11 @@ def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpRespo
     )
     context = {
         "host": host,
+        "latest": LatestScan.of(host),
         "page": data,
         "scan": data.scan,
         "active": data.active,
-        "can_scan": request.user.has_perm(SCAN_PERMISSION),
+        **_abilities(request.user),
         "statuses": CheckResult.Status.values,
         "all_sections": SECTIONS,
         "status": request.GET.get("status", ""),
@@ -75,40 +73,62 @@ def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpRespo
     return render_page(request, "scans/host.html", context, partials=["findings-table", "scan-list", "scan-progress"])
 
 
-@login_required
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host_for_user(request.user, pk)
+    host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=pk)
     return _host_page(request, host, None)
 
 
-@login_required
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    scan = _get_scan_for_user(request.user, pk)
-    host = _get_host_for_user(request.user, scan.host_id)
+    scan = get_for_user(request.user, Perm.VIEW_FINDINGS, Scan.objects.only("pk", "host_id", "status"), pk=pk)
     if not scan.is_finished:
         return redirect("scans:scan-progress", pk=scan.pk)
-    return _host_page(request, host, scan)
+    host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=scan.host_id)
+    return _host_page(request, host, Scan.objects.get(pk=scan.pk))
 
 
-@login_required
+@require(Perm.RUN_SCAN)
 @require_POST
 def scan_now(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host_for_user(request.user, pk, perm=SCAN_PERMISSION)
+    host = get_for_user(request.user, Perm.RUN_SCAN, _HOST_PAGE, pk=pk)
     scan = services.start_scan(host, trigger=Scan.Trigger.USER, user=request.user)
     if getattr(request, "htmx", None):
-        return render(request, "scans/host.html#scan-progress", {"host": host, "active": scan, "can_scan": True})
+        context = {"host": host, "active": scan, **_abilities(request.user)}
+        return render(request, "scans/host.html#scan-progress", context)
     messages.info(request, f"Scan #{scan.pk} of {host.name} is {scan.get_status_display().lower()}.")
     return redirect("scans:host", pk=host.pk)
 
 
-@login_required
+@require(Perm.CANCEL_SCAN)
+@require_POST
+def scan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    scan = get_for_user(request.user, Perm.CANCEL_SCAN, _SCANS, pk=pk)
+    if services.cancel_scan(scan, user=request.user):
+        messages.success(request, f"Scan #{scan.pk} of {scan.host.name} cancelled.")
+    else:
+        messages.info(request, f"Scan #{scan.pk} had finished already.")
+    if getattr(request, "htmx", None):
+        scan.refresh_from_db()
+        context = {"host": scan.host, "scan": scan, "active": None, "finished": scan, **_abilities(request.user)}
+        return render(request, "scans/host.html#scan-progress", context)
+    return redirect("scans:host", pk=scan.host_id)
+
+
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
-    scan = _get_scan_for_user(request.user, pk)
+    scan = get_for_user(request.user, Perm.VIEW_FINDINGS, _SCANS, pk=pk)
     host = scan.host
-    context = {"host": host, "scan": scan, "active": None if scan.is_finished else scan, "finished": scan}
+    context = {
+        "host": host,
+        "scan": scan,
+        "active": None if scan.is_finished else scan,
+        "finished": scan,
+        **_abilities(request.user),
+    }
     htmx = getattr(request, "htmx", None)
     if htmx and not htmx.history_restore_request:
         if scan.is_finished:
@@ -120,7 +140,7 @@ def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "scans/progress.html", context)
 
 
-@login_required
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def check_detail(request: HttpRequest, check_id: str) -> HttpResponse:
     if check_id not in BY_ID:
@@ -134,10 +154,10 @@ def check_detail(request: HttpRequest, check_id: str) -> HttpResponse:
     return render_page(request, "scans/check.html", context, partials=["check-objects"])
 
 
-@login_required
+@require(Perm.VIEW_FINDINGS)
 @require_GET
 def drift(request: HttpRequest, pk: int) -> HttpResponse:
-    host = _get_host_for_user(request.user, pk)
+    host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=pk)
     show = _choice(request, "show", queries.DRIFT_FILTERS)
     context = {
         "host": host,

@@ -17,8 +17,8 @@ import docker
 import pytest
 
 from hosts.models import Host
-from hosts.tests.personas import PASSWORD, make_user
 from scans.tests.worker_fixtures import Worker
+from tests.personas import PASSWORD, make_user
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page
@@ -94,7 +94,7 @@ def test_an_operator_adds_a_host_scans_it_reads_the_results_and_edits_its_schedu
 
     # Scan now, and watch the progress until the results replace it.
     page.click("text=Findings")
-    page.wait_for_url(f"{base}/hosts/{host.pk}/")
+    page.wait_for_url(f"{base}/fleet/hosts/{host.pk}/")
     page.click("#scan-progress button:has-text('Scan now')")
     page.locator("#scan-progress progress").first.wait_for()
     page.locator("#findings-table details.check").first.wait_for(timeout=SCAN_TIMEOUT_MS)
@@ -113,7 +113,7 @@ def test_an_operator_adds_a_host_scans_it_reads_the_results_and_edits_its_schedu
 
     # The hostile container's drift: its label and the file name show as text.
     page.click("text=Container drift")
-    page.wait_for_url(f"{base}/hosts/{host.pk}/drift/")
+    page.wait_for_url(f"{base}/fleet/hosts/{host.pk}/drift/")
     section = page.locator(f"section.container:has(h2:has-text('{hostile_container}'))")
     section.wait_for()
     labels = section.locator("details.labels")

@@ -31,16 +31,3 @@ def get(mapping: Any, key: Any) -> Any:
         return mapping.get(key, 0)
     except AttributeError:
         return 0
-
-
-@register.simple_tag(takes_context=True)
-def query(context: Any, **changes: Any) -> str:
-    """The current query string with some parameters changed (empty removes them), for links that keep filters."""
-    params = context["request"].GET.copy()
-    for key, value in changes.items():
-        if value in (None, ""):
-            params.pop(key, None)
-        else:
-            params[key] = value
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"

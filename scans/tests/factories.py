@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from dockerbench.catalog import SECTIONS
 from hosts.models import Host, Tag
-from scans.models import CheckResult, DiffSnapshot, Scan
+from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
 
 _counter = {"n": 0}
 
@@ -18,16 +17,6 @@ _counter = {"n": 0}
 def _next() -> int:
     _counter["n"] += 1
     return _counter["n"]
-
-
-def make_user(username: str, *, perms: tuple[str, ...] = (), superuser: bool = False) -> User:
-    if superuser:
-        return User.objects.create_superuser(username, f"{username}@example.test", "pw")
-    user = User.objects.create_user(username, f"{username}@example.test", "pw")
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return user
 
 
 def make_host(name: str | None = None, *, tags: tuple[str, ...] = (), **fields: Any) -> Host:
@@ -64,7 +53,7 @@ def make_scan(
     latest: bool = True,
     **fields: Any,
 ) -> Scan:
-    """A scan; a finished, scored one becomes the host's latest_scan unless latest=False."""
+    """A scan; a finished, scored one becomes the host's latest scan (LatestScan) unless latest=False."""
     finished = status in Scan.FINISHED_STATUSES
     scan = Scan.objects.create(
         host=host,
@@ -81,8 +70,8 @@ def make_scan(
     )
     scan.refresh_from_db()
     if latest and status in (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL):
-        Host.objects.filter(pk=host.pk).update(latest_scan=scan)
-        host.latest_scan = scan
+        LatestScan.objects.update_or_create(host=host, defaults={"scan": scan})
+        host.latest = LatestScan(host=host, scan=scan)
     return scan
 
 

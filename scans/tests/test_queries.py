@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from hosts.models import Host
 from scans import charts, queries
-from scans.models import Scan
+from scans.models import LatestScan, Scan
 from scans.tests.factories import make_diff, make_host, make_result, make_scan
 
 pytestmark = pytest.mark.django_db
@@ -169,7 +169,7 @@ def test_findings_show_a_bounded_number_of_objects_per_check_unless_asked_for_on
 @pytest.mark.parametrize("scans", [1, 20])
 def test_host_page_runs_in_five_queries_whatever_the_history(django_assert_num_queries, scans: int) -> None:
     host = seed_host("web-1", scans=scans)
-    host = Host.objects.select_related("latest_scan").get(pk=host.pk)
+    host = Host.objects.select_related("latest__scan").get(pk=host.pk)
 
     # newest scan, history, result counts, result rows, scan list count, scan list page
     with django_assert_num_queries(6):
@@ -186,7 +186,7 @@ def test_host_page_knows_the_active_scan_and_history_is_oldest_first() -> None:
 
     assert data.active == running
     assert [score for _, score in data.history] == [50, 51, 52]
-    assert data.scan == host.latest_scan
+    assert data.scan == LatestScan.of(host)
 
 
 def test_check_fleet_lists_hosts_and_objects_from_each_latest_scan(django_assert_num_queries) -> None:

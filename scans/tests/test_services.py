@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from datetime import timedelta
 
 import pytest
 from django.db.models import Count
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
 
 from dockerbench.results import ObjectRef, Result, Status
 from dockerbench.runner import select
 from dockerbench.snapshot import ContainerSnapshot, DiffEntry, HostSnapshot
-from hosts.models import Host, Tag
+from hosts.models import Host
 from hosts.services import create_host
 from scans import services
-from scans.models import CheckResult, DiffSnapshot, Scan, ScanSnapshot, Schedule, warn_sections_of
+from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
+from tests.personas import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +67,7 @@ def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: 
     assert Scan.objects.get(pk=done.pk).warn_sections == warn_sections_of(done.summary) != ""
     assert done.score is not None and 0 <= done.score <= 100
     assert done.progress["checks_done"] == done.progress["checks_total"] == len(select())
-    local_host.refresh_from_db()
-    assert local_host.latest_scan_id == done.pk
+    assert LatestScan.objects.get(host=local_host).scan_id == done.pk
 
     diff = DiffSnapshot.objects.get(scan=done, container_id=drifting.id)
     paths = {path for _kind, path in diff.changes}
@@ -114,9 +113,8 @@ def test_a_reclaimed_scan_replaces_the_earlier_attempts_rows(local_host: Host) -
     scan = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="first")
     assert scan is not None
     count = scan.results.count()
-    # As if its worker had died after writing: RUNNING, started longer ago than the time limit.
-    long_ago = timezone.now() - timedelta(seconds=10_000)
-    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.RUNNING, started=long_ago)
+    # As if its worker had died after writing, and the reaper had queued it again.
+    Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.QUEUED)
 
     again = services.run_scan(scan.pk, worker="second")
 
@@ -205,78 +203,108 @@ def test_start_scan_sends_the_task_only_when_the_transaction_commits(
     assert len(callbacks) == 1
 
 
-def test_the_reaper_fails_dead_running_scans_and_forgotten_queued_ones(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
-    settings.DOCKERBENCH_SCAN_TIME_LIMIT = 60
-    other = create_host("other", "unix:///var/run/docker.sock")
-    third = create_host("third", "unix:///var/run/docker.sock")
-    now = timezone.now()
-    dead = Scan.objects.create(host=local_host, status=Scan.Status.RUNNING, started=now - timedelta(seconds=61))
-    alive = Scan.objects.create(host=other, status=Scan.Status.RUNNING, started=now - timedelta(seconds=5))
-    forgotten = Scan.objects.create(host=third)
-    Scan.objects.filter(pk=forgotten.pk).update(created=now - timedelta(days=1, minutes=1))
-
-    assert services.reap_stale_scans() == 2
-
-    for scan in (dead, alive, forgotten):
-        scan.refresh_from_db()
-    assert (dead.status, alive.status, forgotten.status) == (Scan.Status.FAILED, Scan.Status.RUNNING, "failed")
-    assert "the worker stopped before finishing" in dead.error
-    assert dead.finished is not None
-
-
-def test_run_schedule_queues_one_scan_per_enabled_host_with_the_tag(
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+def test_the_reaper_requeues_a_scan_whose_worker_stopped_beating_then_fails_it(
+    local_host: Host,
+    celery_queue: str,  # what the reaper sends goes to this session's own queue
 ) -> None:
-    nightly = Tag.objects.create(name="nightly")
-    hosts = [create_host(f"h{i}", "unix:///var/run/docker.sock", tags=[nightly]) for i in range(4)]
-    create_host("untagged", "unix:///var/run/docker.sock")
-    Host.objects.filter(pk=hosts[3].pk).update(enabled=False)
-    busy = Scan.objects.create(host=hosts[2], status=Scan.Status.RUNNING, started=timezone.now())
-    schedule = Schedule.objects.create(name="tagged", tag=nightly)
+    other = create_host("other", "unix:///var/run/docker.sock")
+    now = timezone.now()
+    stale = now - services.heartbeat_timeout() - timedelta(seconds=1)
+    dead = Scan.objects.create(
+        host=local_host, status=Scan.Status.RUNNING, started=stale, heartbeat=stale, attempts=1, worker="w@h"
+    )
+    alive = Scan.objects.create(host=other, status=Scan.Status.RUNNING, started=stale, heartbeat=now, attempts=1)
 
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        queued = services.run_schedule(schedule.pk)
+    assert services.reap_stale_scans()["requeued"] == 1
 
-    assert sorted(s.host.name for s in queued) == ["h0", "h1"]
-    assert {s.trigger for s in queued} == {Scan.Trigger.SCHEDULE}
-    assert len(callbacks) == 2
-    assert Scan.objects.filter(host=hosts[2]).get() == busy
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert dead.status == Scan.Status.QUEUED and dead.sends == 1  # sent again, to be retried once
+    assert "trying again: its worker (w@h, pid ?) stopped answering" in dead.progress["note"]
+    assert alive.status == Scan.Status.RUNNING
 
-    Schedule.objects.filter(pk=schedule.pk).update(enabled=False)
-    assert services.run_schedule(schedule.pk) == []
-
-
-def test_sync_schedule_creates_updates_and_pauses_its_periodic_task(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
-    schedule = Schedule.objects.create(name="hourly", host=local_host, minute="15", hour="*")
-
-    task = services.sync_schedule(schedule)
-
-    assert task.task == "scans.tasks.run_schedule"
-    assert json.loads(task.args) == [schedule.pk]
-    assert task.enabled
-    assert (task.crontab.minute, task.crontab.hour) == ("15", "*")
-    assert str(task.crontab.timezone) == settings.TIME_ZONE
-    schedule.refresh_from_db()
-    assert schedule.periodic_task_id == task.pk
-
-    schedule.enabled = False
-    schedule.hour = "3"
-    schedule.save()
-    paused = services.sync_schedule(schedule)
-
-    assert paused.pk == task.pk
-    assert not paused.enabled
-    assert paused.crontab.hour == "3"
-
-    services.delete_schedule(schedule)
-    assert not PeriodicTask.objects.filter(pk=task.pk).exists()
+    # The retry's worker died too: the second time, the scan fails and says why.
+    Scan.objects.filter(pk=dead.pk).update(status=Scan.Status.RUNNING, attempts=2, heartbeat=stale, worker_pid=4242)
+    assert services.reap_stale_scans()["failed"] == 1
+    dead.refresh_from_db()
+    assert dead.status == Scan.Status.FAILED and dead.finished is not None
+    assert dead.error == (
+        "its worker (w@h, pid 4242) stopped answering (killed, out of memory or restarted), on 2 attempts"
+    )
 
 
-def test_every_new_host_gets_the_nightly_default(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
-    schedule = Schedule.objects.get(host=local_host)
-    assert (schedule.minute, schedule.hour, schedule.day_of_week, schedule.enabled) == ("0", "2", "*", True)
-    assert schedule.periodic_task is not None and schedule.periodic_task.enabled
-    assert str(schedule.periodic_task.crontab.timezone) == settings.TIME_ZONE
+def test_a_queued_scan_whose_message_was_lost_is_sent_again_and_never_blocks(  # type: ignore[no-untyped-def]
+    local_host: Host, settings, celery_queue: str
+) -> None:
+    settings.DOCKERBENCH_QUEUED_RESEND_SECONDS = 60
+    lost = services.start_scan(local_host, trigger=Scan.Trigger.SCHEDULE)  # on_commit never runs here: lost
+    assert Scan.objects.get(pk=lost.pk).sent_at is None
+    Scan.objects.filter(pk=lost.pk).update(created=timezone.now() - timedelta(seconds=61))
+
+    assert services.reap_stale_scans()["resent"] == 1
+    lost.refresh_from_db()
+    assert (lost.status, lost.sends) == (Scan.Status.QUEUED, 1)
+    assert services.reap_stale_scans()["resent"] == 0  # sent a moment ago: not again yet
+
+    # "Scan now" on a host whose queued scan waits too long sends it again rather than wait on it.
+    Scan.objects.filter(pk=lost.pk).update(sent_at=timezone.now() - timedelta(seconds=61))
+    again = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    assert again.pk == lost.pk
+
+
+def test_a_queued_scan_nobody_took_for_a_day_fails(local_host: Host) -> None:
+    forgotten = Scan.objects.create(host=local_host, sent_at=timezone.now())
+    Scan.objects.filter(pk=forgotten.pk).update(created=timezone.now() - timedelta(days=1, minutes=1))
+    assert services.reap_stale_scans()["expired"] == 1
+    forgotten.refresh_from_db()
+    assert forgotten.status == Scan.Status.FAILED and "no worker took the scan within a day" in forgotten.error
+
+
+def test_a_restarted_worker_recovers_the_scans_its_dead_process_held(local_host: Host, celery_queue: str) -> None:
+    gone_pid = 2**22 + 7  # above pid_max on these machines: no such process
+    scan = Scan.objects.create(
+        host=local_host,
+        status=Scan.Status.RUNNING,
+        started=timezone.now(),
+        heartbeat=timezone.now(),
+        attempts=1,
+        worker="celery@box",
+        worker_pid=gone_pid,
+    )
+    mine_alive = Scan.objects.create(
+        host=create_host("busy", "unix:///var/run/docker.sock"),
+        status=Scan.Status.RUNNING,
+        started=timezone.now(),
+        heartbeat=timezone.now(),
+        attempts=1,
+        worker="celery@box",
+        worker_pid=os.getpid(),
+    )
+    assert services.reap_scans_of_dead_worker("celery@box") == 1
+    scan.refresh_from_db()
+    mine_alive.refresh_from_db()
+    assert scan.status == Scan.Status.QUEUED  # at once, without waiting for the heartbeat to go stale
+    assert mine_alive.status == Scan.Status.RUNNING
+
+
+def test_a_retry_of_the_same_task_resumes_its_claim_and_a_stranger_cannot(local_host: Host) -> None:
+    queued = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    first = services.claim_scan(queued.pk, worker="w", claim="task-1")
+    assert first is not None and first.attempts == 1
+    assert services.claim_scan(queued.pk, worker="w", claim="task-2") is None  # a duplicate message
+    resumed = services.claim_scan(queued.pk, worker="w2", claim="task-1")  # the task retried after a DB error
+    assert resumed is not None and resumed.attempts == 1 and resumed.worker == "w2"
+
+
+def test_an_operator_cancels_a_queued_scan_and_the_trail_says_who(local_host: Host) -> None:
+    operator = make_user("operator")
+    scan = services.start_scan(local_host, trigger=Scan.Trigger.USER, user=operator)
+    assert services.cancel_scan(scan, user=operator)
+    scan.refresh_from_db()
+    assert (scan.status, scan.error) == (Scan.Status.CANCELLED, "cancelled by operator")
+    assert services.claim_scan(scan.pk, worker="w", claim="t") is None  # a worker that gets it later does nothing
+    assert not services.cancel_scan(scan, user=operator)  # finished already
+    assert services.start_scan(local_host, trigger=Scan.Trigger.USER).pk != scan.pk
 
 
 def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
@@ -286,7 +314,7 @@ def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, se
     for scan in scans:
         ScanSnapshot.pack(scan, "{}").save()
     Scan.objects.filter(pk__in=[scans[0].pk, scans[1].pk]).update(created=old)
-    Host.objects.filter(pk=local_host.pk).update(latest_scan=scans[1])  # old, but the newest this host has
+    LatestScan.objects.create(host=local_host, scan=scans[1])  # old, but the newest this host has
 
     assert services.prune_snapshots() == 1
 

@@ -97,9 +97,19 @@ def database_url() -> str:
 class Worker:
     """A real `celery worker` process (solo pool) on this session's queue."""
 
-    def __init__(self, queue: str, redis_url: str, *, scan_time_limit: int, visibility_timeout: float) -> None:
-        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        self.log_path = ROOT / "var" / "log" / f"celery-{self.name.split('@')[0]}.log"
+    def __init__(
+        self,
+        queue: str,
+        redis_url: str,
+        *,
+        scan_time_limit: int,
+        visibility_timeout: float,
+        name: str | None = None,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
+        self.name = name or f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.hostname = self.name.replace("%h", socket.gethostname())
+        self.log_path = ROOT / "var" / "log" / f"celery-{self.name.split('@')[0]}-{uuid.uuid4().hex[:6]}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
@@ -108,6 +118,8 @@ class Worker:
             "DOCKERBENCH_SCAN_TIME_LIMIT": str(scan_time_limit),
             "DJANGO_SETTINGS_MODULE": "config.settings",
         }
+        if heartbeat_seconds is not None:
+            env["DOCKERBENCH_HEARTBEAT_SECONDS"] = str(heartbeat_seconds)
         args = ["worker", "-P", "solo", "-Q", queue, "-n", self.name, "--loglevel", "INFO"]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self._log = self.log_path.open("wb")
@@ -149,8 +161,21 @@ def start_worker(transactional_db: None, celery_queue: str, redis_url: str) -> I
     """Start workers for one test; every one of them is stopped (and its log removed) afterwards."""
     workers: list[Worker] = []
 
-    def start(*, scan_time_limit: int = 900, visibility_timeout: float = 3600) -> Worker:
-        worker = Worker(celery_queue, redis_url, scan_time_limit=scan_time_limit, visibility_timeout=visibility_timeout)
+    def start(
+        *,
+        scan_time_limit: int = 900,
+        visibility_timeout: float = 3600,
+        name: str | None = None,
+        heartbeat_seconds: float | None = None,
+    ) -> Worker:
+        worker = Worker(
+            celery_queue,
+            redis_url,
+            scan_time_limit=scan_time_limit,
+            visibility_timeout=visibility_timeout,
+            name=name,
+            heartbeat_seconds=heartbeat_seconds,
+        )
         workers.append(worker)
         return worker
 

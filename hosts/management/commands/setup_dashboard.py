@@ -6,8 +6,12 @@ import os
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from hosts.services import register_local_engine
 
 
 class Command(BaseCommand):
@@ -35,6 +39,15 @@ class Command(BaseCommand):
         generated = not password
         if generated:
             password = secrets.token_urlsafe(16)
+        else:
+            # The same rules as every other password (AUTH_PASSWORD_VALIDATORS): this account can do anything.
+            try:
+                validate_password(password, users(username=username, email=email))
+            except ValidationError as exc:
+                raise CommandError(
+                    "DOCKERBENCH_ADMIN_PASSWORD is not accepted: " + " ".join(exc.messages) + " Choose another, or "
+                    "leave it unset for a random one."
+                ) from None
         # Only the hash is stored; a generated password is shown this once and written nowhere.
         users.objects.create_superuser(username=username, email=email, password=password)
         if generated:
@@ -45,8 +58,6 @@ class Command(BaseCommand):
             self.stdout.write(f"Admin: created user {username!r} with the password in DOCKERBENCH_ADMIN_PASSWORD.")
 
     def _register_local_engine(self) -> None:
-        from hosts.services import register_local_engine
-
         host = register_local_engine()
         if host is None:
             self.stdout.write("Local engine: nothing answers on /var/run/docker.sock; add hosts in the dashboard.")

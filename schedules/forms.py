@@ -7,7 +7,7 @@ from django import forms
 from django.utils import timezone
 from django_celery_beat import validators
 
-from scans.models import Schedule
+from schedules.models import Schedule
 
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 _VALIDATORS = {
@@ -70,4 +70,15 @@ class ScheduleForm(forms.ModelForm):
                     self.add_error(name, f"Not a valid crontab value: {message}")
                 else:
                     cleaned[name] = value
+        if not any(name in self.errors for name in CRONTAB_FIELDS):
+            self._check_it_can_fire(cleaned)
         return cleaned
+
+    def _check_it_can_fire(self, cleaned: dict[str, object]) -> None:
+        # Fields that parse one by one can still never meet (30 February): ask beat's own parser, and have it
+        # find the next run, as beat will.
+        try:
+            cron = crontab(**{name: cleaned[name] for name in CRONTAB_FIELDS})
+            cron.remaining_estimate(timezone.localtime())
+        except (ValueError, RuntimeError) as exc:
+            self.add_error("day_of_month", f"This schedule would never run: {exc}")

@@ -1,0 +1,22 @@
+from django.apps import AppConfig
+
+
+class SchedulesConfig(AppConfig):
+    """When hosts are scanned: Schedule and its django-celery-beat PeriodicTask. Stands on hosts and scans."""
+
+    name = "schedules"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+        from django.db.models.signals import post_delete, post_save
+
+        from hosts.models import Host
+        from schedules import services
+        from schedules.models import Schedule
+
+        auditlog.register(Schedule, exclude_fields=["periodic_task"])
+        # Workflows that start in the apps below: every new host gets its nightly scan, whoever made it (the
+        # host form, the admin, setup_dashboard), and a schedule's beat task goes with it however the schedule
+        # goes (deleted alone, or with its host or tag).
+        post_save.connect(services.host_saved, sender=Host, dispatch_uid="schedules.host_saved")
+        post_delete.connect(services.schedule_deleted, sender=Schedule, dispatch_uid="schedules.schedule_deleted")

@@ -1,0 +1,119 @@
+"""Schedule workflows: keep beat's PeriodicTask in step, run a schedule, give every new host its nightly scan."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+from hosts.models import Host
+from scans.models import Scan
+from scans.services import start_scan
+from schedules.models import Schedule
+
+log = logging.getLogger(__name__)
+
+PERIODIC_TASK_PREFIX = "dockerbench schedule #"
+# By name: the tasks module imports this one. Stored in beat's PeriodicTask rows, so it is part of the data.
+RUN_SCHEDULE_TASK = "schedules.tasks.run_schedule"
+DEFAULT_MINUTE, DEFAULT_HOUR = "0", "2"
+
+
+@transaction.atomic
+def sync_schedule(schedule: Schedule) -> PeriodicTask:
+    """Create or update the schedule's PeriodicTask (crontab in the server's time zone); paused when disabled."""
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=schedule.minute,
+        hour=schedule.hour,
+        day_of_week=schedule.day_of_week,
+        day_of_month=schedule.day_of_month,
+        month_of_year=schedule.month_of_year,
+        timezone=settings.TIME_ZONE,
+    )
+    fields = {
+        "name": f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}"[:200],
+        "task": RUN_SCHEDULE_TASK,
+        "args": json.dumps([schedule.pk]),
+        "crontab": crontab,
+        "interval": None,
+        "enabled": schedule.enabled,
+        "description": f"Scans {schedule.host or 'tag ' + str(schedule.tag)} ({schedule.crontab_text})"[:1000],
+    }
+    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
+    if task is None:
+        task = PeriodicTask.objects.create(**fields)
+        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
+        schedule.periodic_task = task
+    else:
+        for name, value in fields.items():
+            setattr(task, name, value)
+        task.save()
+    return task
+
+
+@transaction.atomic
+def save_schedule(schedule: Schedule) -> Schedule:
+    """Save a schedule (new or changed) and its beat task together."""
+    schedule.save()
+    sync_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def set_enabled(schedule: Schedule, enabled: bool) -> Schedule:
+    """Pause or resume a schedule, and its beat task with it."""
+    schedule.enabled = enabled
+    schedule.save(update_fields=["enabled"])
+    sync_schedule(schedule)
+    return schedule
+
+
+@transaction.atomic
+def delete_schedule(schedule: Schedule) -> None:
+    """Delete a schedule; its PeriodicTask goes with it (schedule_deleted), so beat stops running it."""
+    schedule.delete()
+
+
+def schedule_deleted(sender: Any, instance: Schedule, **kwargs: Any) -> None:
+    """post_delete of a Schedule, however it went (alone, with its host, with its tag): drop its beat task."""
+    if instance.periodic_task_id:
+        PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
+
+
+def host_saved(sender: Any, instance: Host, created: bool, raw: bool = False, **kwargs: Any) -> None:
+    """post_save of a Host: a new one gets the nightly default schedule (not when loading fixtures)."""
+    if created and not raw:
+        ensure_default_schedule(instance)
+
+
+def ensure_default_schedule(host: Host) -> Schedule:
+    """Give a host the nightly default schedule (02:00 server time) unless one targets it already."""
+    existing = Schedule.objects.filter(host=host).order_by("pk").first()
+    if existing is not None:
+        return existing
+    name = f"Nightly: {host.name}"[:100]
+    if Schedule.objects.filter(name=name).exists():
+        name = f"Nightly: {host.name} (#{host.pk})"[-100:]
+    schedule = Schedule(name=name, host=host, minute=DEFAULT_MINUTE, hour=DEFAULT_HOUR)
+    return save_schedule(schedule)
+
+
+def run_schedule(schedule_id: int) -> list[Scan]:
+    """Queue a scan (trigger SCHEDULE) of each enabled host the schedule targets. Returns the scans queued.
+
+    A host already scanning keeps its scan (start_scan returns it, and sends its message again when it has
+    waited too long for a worker, so a lost message never blocks a night's scan).
+    """
+    schedule = Schedule.objects.filter(pk=schedule_id, enabled=True).first()
+    if schedule is None:
+        return []
+    started = []
+    for host in schedule.target_hosts():
+        scan = start_scan(host, trigger=Scan.Trigger.SCHEDULE)
+        if scan.trigger == Scan.Trigger.SCHEDULE and scan.status == Scan.Status.QUEUED and scan.sends <= 1:
+            started.append(scan)
+    return started
