@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 
 
 # The real Celery worker and its session queue, shared by the scans tests and the browser tests.
-pytest_plugins = ["scans.tests.worker_fixtures"]
+pytest_plugins = ["tests.workers"]
 
 
 @pytest.fixture(scope="session")

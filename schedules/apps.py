@@ -10,7 +10,6 @@ class SchedulesConfig(AppConfig):
         from auditlog.registry import auditlog
         from django.db.models.signals import post_delete, post_save
 
-        from hosts.models import Host
         from schedules import services
         from schedules.models import Schedule
 
@@ -18,5 +17,7 @@ class SchedulesConfig(AppConfig):
         # Workflows that start in the apps below: every new host gets its nightly scan, whoever made it (the
         # host form, the admin, setup_dashboard), and a schedule's beat task goes with it however the schedule
         # goes (deleted alone, or with its host or tag).
-        post_save.connect(services.host_saved, sender=Host, dispatch_uid="schedules.host_saved")
+        # "hosts.Host" by name: Django resolves a model signal's sender lazily, and no app imports another in a
+        # function.
+        post_save.connect(services.host_saved, sender="hosts.Host", dispatch_uid="schedules.host_saved")
         post_delete.connect(services.schedule_deleted, sender=Schedule, dispatch_uid="schedules.schedule_deleted")

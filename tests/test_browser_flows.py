@@ -17,7 +17,7 @@ import docker
 import pytest
 
 from hosts.models import Host
-from scans.tests.worker_fixtures import Worker
+from tests.workers import Worker
 from tests.personas import PASSWORD, make_user
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from hosts.models import Host
 from hosts.services import CREDENTIALS_PREFIX, create_host, credentials_root, remove_orphaned_credentials
 from scans import services, tasks
 from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
-from scans.tests.worker_fixtures import wait_for
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 

@@ -7,7 +7,7 @@ import pytest
 from hosts.models import Host, Tag
 from hosts.services import create_host
 from scans.models import Scan
-from scans.tests.worker_fixtures import wait_for
+from tests.workers import wait_for
 from schedules import tasks
 from schedules.models import Schedule
 

@@ -1,0 +1,238 @@
+"""Every URL, every persona: the answer each gets, from the urlconf itself.
+
+ACCESS below is the rule for each URL name: the permission its view declares (core.access.require) and the
+personas who may use it. The test walks the whole urlconf (admin included), so a new URL without a rule here
+fails, a rule for a URL that is gone fails, and a view that checks something other than its rule fails.
+Who is not allowed gets: anonymous, the login page; a logged-in account in no role, the "no access" page;
+a role without the permission, a 403 that says so. The check comes before the method check, so a refused
+persona learns nothing from a wrong method either.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from core.access import ANY_ACCOUNT, PUBLIC, Perm
+from hosts.models import ConnectionTest, Host, Tag
+from hosts.services import create_host
+from scans.tests.factories import make_result, make_scan
+from schedules.models import Schedule
+from tests.personas import PERSONAS, persona_client
+
+pytestmark = pytest.mark.django_db
+
+ROLES = {"admin", "operator", "viewer"}
+OPERATORS = {"admin", "operator"}
+ADMINS = {"admin"}
+EVERYONE = set(PERSONAS)
+ACCOUNTS = EVERYONE - {"anonymous"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    perm: Perm | str  # what the view declares: a Perm, PUBLIC or ANY_ACCOUNT
+    allowed: frozenset[str]
+    method: str = "GET"  # how an allowed persona uses it
+    ok: int = 200  # what an allowed persona gets
+
+
+def rule(perm: Perm | str, allowed: set[str], method: str = "GET", ok: int = 200) -> Rule:
+    return Rule(perm, frozenset(allowed), method, ok)
+
+
+ACCESS: dict[str, Rule] = {
+    # core
+    "home": rule(PUBLIC, EVERYONE, ok=302),
+    "healthz": rule(PUBLIC, EVERYONE),
+    "login": rule(PUBLIC, EVERYONE),
+    "logout": rule(PUBLIC, EVERYONE, "POST", ok=200),
+    "password_change": rule(ANY_ACCOUNT, ACCOUNTS),
+    "password_change_done": rule(ANY_ACCOUNT, ACCOUNTS),
+    "audit:audit-trail": rule(Perm.VIEW_AUDIT_TRAIL, ADMINS),
+    # hosts
+    "hosts:list": rule(Perm.VIEW_HOST, ROLES),
+    "hosts:add": rule(Perm.ADD_HOST, OPERATORS),
+    "hosts:edit": rule(Perm.CHANGE_HOST, OPERATORS),
+    "hosts:delete": rule(Perm.DELETE_HOST, OPERATORS),
+    "hosts:test-connection": rule(Perm.CHANGE_HOST, OPERATORS, "POST", ok=302),
+    "hosts:connection-test": rule(Perm.CHANGE_HOST, OPERATORS),
+    # scans (the fleet)
+    "scans:overview": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:host": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:drift": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:scan": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:scan-progress": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:check": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:scan-now": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=302),
+    "scans:scan-cancel": rule(Perm.CANCEL_SCAN, OPERATORS, "POST", ok=302),
+    # schedules
+    "schedules:list": rule(Perm.VIEW_SCHEDULE, ROLES),
+    "schedules:add": rule(Perm.ADD_SCHEDULE, OPERATORS),
+    "schedules:edit": rule(Perm.CHANGE_SCHEDULE, OPERATORS),
+    "schedules:toggle": rule(Perm.CHANGE_SCHEDULE, OPERATORS, "POST", ok=302),
+    "schedules:delete": rule(Perm.DELETE_SCHEDULE, OPERATORS),
+}
+
+
+@dataclass
+class Route:
+    name: str
+    pattern: str
+    callback: Any
+
+
+def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[Route]:
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}:{entry.namespace}" if namespace and entry.namespace else entry.namespace or namespace
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            name = f"{namespace}:{entry.name}" if namespace else str(entry.name)
+            yield Route(name=name, pattern=prefix + str(entry.pattern), callback=entry.callback)
+
+
+ROUTES = list(_walk(get_resolver().url_patterns))
+OURS = [r for r in ROUTES if not r.name.startswith("admin:")]
+ADMIN = [r for r in ROUTES if r.name.startswith("admin:")]
+
+
+@pytest.fixture
+def world() -> dict[str, Any]:
+    """One of everything a URL can name."""
+    tag = Tag.objects.create(name="prod")
+    host = create_host("web-1", "tcp://web-1.example.invalid:2376", tags=[tag])
+    scan = make_scan(host, warn_by_section={"5": 1})
+    make_result(scan, "5.4", object_kind="container", object_name="db")
+    return {
+        "host": host,
+        "scan": scan,
+        "schedule": Schedule.objects.get(host=host),
+        "test": ConnectionTest.objects.create(host=host),
+    }
+
+
+def url_of(name: str, world: dict[str, Any]) -> str:
+    kwargs: dict[str, Any] = {}
+    if name.startswith("hosts:") and name not in ("hosts:list", "hosts:add", "hosts:connection-test"):
+        kwargs = {"pk": world["host"].pk}
+    elif name == "hosts:connection-test":
+        kwargs = {"test_id": world["test"].pk}
+    elif name in ("scans:host", "scans:drift", "scans:scan-now"):
+        kwargs = {"pk": world["host"].pk}
+    elif name in ("scans:scan", "scans:scan-progress", "scans:scan-cancel"):
+        kwargs = {"pk": world["scan"].pk}
+    elif name == "scans:check":
+        kwargs = {"check_id": "5.4"}
+    elif name.startswith("schedules:") and name not in ("schedules:list", "schedules:add"):
+        kwargs = {"pk": world["schedule"].pk}
+    return reverse(name, kwargs=kwargs)
+
+
+def test_every_url_has_an_access_rule_and_every_rule_a_url() -> None:
+    names = {r.name for r in OURS}
+    assert sorted(names - set(ACCESS)) == [], "URLs without an access rule in tests/test_access.py"
+    assert sorted(set(ACCESS) - names) == [], "access rules for URLs that no longer exist"
+
+
+@pytest.mark.parametrize("route", OURS, ids=[r.name for r in OURS])
+def test_each_view_declares_the_permission_of_its_rule(route: Route) -> None:
+    declared = getattr(route.callback, "required_permission", "nothing")
+    assert declared == ACCESS[route.name].perm, f"{route.name} declares {declared!r}"
+
+
+def _answer(client: Client, method: str, url: str):  # type: ignore[no-untyped-def]
+    return client.post(url) if method == "POST" else client.get(url)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(ACCESS))
+def test_each_persona_gets_the_answer_its_role_allows(name: str, persona: str, world: dict[str, Any]) -> None:
+    access = ACCESS[name]
+    url = url_of(name, world)
+    client = persona_client(persona)
+    if persona in access.allowed:
+        response = _answer(client, access.method, url)
+        assert response.status_code == access.ok, f"{persona} {access.method} {url}: {response.status_code}"
+        return
+    for method in ("GET", "POST"):  # refused whatever the method
+        response = _answer(client, method, url)
+        if persona == "anonymous":
+            assert response.status_code == 302, f"{method} {url}"
+            assert response["Location"] == f"{reverse('login')}?next={url}"
+        elif persona == "outsider":
+            assert response.status_code == 403, f"{method} {url}"
+            assert "Your account has no access yet" in response.content.decode()
+        else:
+            assert response.status_code == 403, f"{persona} {method} {url}"
+            assert f"it needs the permission <code>{access.perm}</code>" in response.content.decode()
+    # Nothing a refused persona sent changed anything.
+    assert Host.objects.filter(pk=world["host"].pk, name="web-1").exists()
+    assert Schedule.objects.filter(pk=world["schedule"].pk, enabled=True).exists()
+    assert world["host"].scans.count() == 1
+
+
+def test_an_account_in_no_role_sees_nothing_but_the_no_access_page(world: dict[str, Any]) -> None:
+    client = persona_client("outsider")
+    page = client.get(reverse("scans:overview"))
+    body = page.content.decode()
+    assert page.status_code == 403
+    assert "web-1" not in body and "5.4" not in body  # no fleet data at all
+    for link in ("Fleet", "Hosts", "Schedules", "Audit trail"):
+        assert f">{link}</a>" not in body
+    assert client.get(reverse("login")).status_code == 200  # it can still log out and in as someone else
+
+
+# -- the admin ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", sorted(EVERYONE - ADMINS))
+def test_the_admin_sends_everyone_but_admins_to_its_login(persona: str, world: dict[str, Any]) -> None:
+    client = persona_client(persona)
+    for route in ADMIN:
+        if route.name in ("admin:login", "admin:logout"):
+            continue
+        path = _sample_path(route.pattern)
+        response = client.get(path)
+        assert response.status_code == 302, f"{persona} {path}"
+        assert response["Location"].startswith(reverse("admin:login")), f"{persona} {path}"
+
+
+def _sample_path(pattern: str) -> str:
+    """A concrete path for an admin pattern: "1" for each parameter, "hosts" for an app label."""
+    path = re.sub(r"\(\?P<app_label>[^)]*\)", "hosts", pattern)
+    path = re.sub(r"\(\?P<\w+>[^)]*\)|<[^>]+>", "1", path)
+    return "/" + path.replace("^", "").replace("\\Z", "").replace("$", "")
+
+
+def test_the_admin_persona_manages_users_groups_and_every_model(world: dict[str, Any]) -> None:
+    client = persona_client("admin")
+    assert client.get(reverse("admin:index")).status_code == 200
+    for name in ("auth_user", "auth_group", "hosts_host", "hosts_tag", "scans_scan", "schedules_schedule"):
+        assert client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+        assert client.get(reverse(f"admin:{name}_add")).status_code == 200, name
+    # It can give an account a role.
+    other = User.objects.create_user("newcomer", password="a-long-test-password-1")  # noqa: S106
+    viewers = Group.objects.get(name="Viewers")
+    response = client.post(
+        reverse("admin:auth_user_change", args=[other.pk]),
+        {
+            "username": "newcomer",
+            "password": other.password,
+            "is_active": "on",
+            "groups": [viewers.pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert list(other.groups.all()) == [viewers]
