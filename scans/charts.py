@@ -166,33 +166,60 @@ def score_history(
     )
 
 
-# From "nothing to fix" to "much to fix": a neutral cell for zero, then light to dark red.
+# From "nothing to fix" to "much to fix": a neutral cell for zero, then light to dark red in HEAT_LEVELS steps.
+# The cells are coloured by class (heat-none, heat-0 .. heat-6 in static/css/app.css), never by a style
+# attribute: the Content-Security-Policy allows no inline style. scans/tests/test_charts.py checks that the
+# stylesheet has exactly these colours.
+HEAT_LEVELS = 6
+_NONE = "#f0f0f0"
 _ZERO = "#eef6ee"
 _LOW = (255, 235, 205)
 _HIGH = (178, 24, 43)
+_DARK_TEXT = "#1f2328"
+_LIGHT_TEXT = "#ffffff"
+
+
+def heat_level(count: int | None, highest: int) -> int | None:
+    """The step of a heat map cell with ``count`` WARN checks; ``highest`` is the map's maximum.
+
+    None: no data; 0: no WARN; otherwise 1 to HEAT_LEVELS, the share of the highest count rounded up, so any
+    WARN shows and the highest is always the darkest, in a fleet with few warnings as in one with many.
+    """
+    if count is None:
+        return None
+    if count <= 0:
+        return 0
+    if highest <= 0 or count >= highest:
+        return HEAT_LEVELS
+    return -(-count * HEAT_LEVELS // highest)  # ceil in integers: 1/3 of 6 must be 2, not 3
+
+
+def heat_class(count: int | None, highest: int) -> str:
+    """The CSS class of that cell: heat-none, heat-0 .. heat-6."""
+    level = heat_level(count, highest)
+    return "heat-none" if level is None else f"heat-{level}"
+
+
+def level_colours(level: int | None) -> tuple[str, str]:
+    """(background, text) of a heat level: grey for no data, calm green for 0, light orange to deep red."""
+    if level is None:
+        return _NONE, _DARK_TEXT
+    if level <= 0:
+        return _ZERO, _DARK_TEXT
+    share = min(level, HEAT_LEVELS) / HEAT_LEVELS
+    rgb = (round(lo + (hi - lo) * share) for lo, hi in zip(_LOW, _HIGH, strict=True))
+    # Whichever of black and white reads better: white from just past the middle of the scale.
+    return "#{:02x}{:02x}{:02x}".format(*rgb), _LIGHT_TEXT if share > 0.5 else _DARK_TEXT
 
 
 def heat_colour(count: int | None, highest: int) -> str:
-    """The background colour of a heat map cell with ``count`` WARN checks; ``highest`` is the map's maximum.
-
-    None (no data) is grey, 0 is a calm green; the rest scale from light orange to deep red,
-    relative to the highest count so that a fleet with few warnings still shows where they are.
-    """
-    if count is None:
-        return "#f0f0f0"
-    if count <= 0:
-        return _ZERO
-    share = min(1.0, count / highest) if highest > 0 else 1.0
-    rgb = (round(lo + (hi - lo) * share) for lo, hi in zip(_LOW, _HIGH, strict=True))
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
+    """The background colour a cell with ``count`` WARN checks is drawn in (its level's)."""
+    return level_colours(heat_level(count, highest))[0]
 
 
 def heat_text_colour(count: int | None, highest: int) -> str:
     """Black or white, whichever reads better on heat_colour(count, highest)."""
-    if not count or count <= 0:
-        return "#1f2328"
-    share = min(1.0, count / highest) if highest > 0 else 1.0
-    return "#ffffff" if share > 0.5 else "#1f2328"
+    return level_colours(heat_level(count, highest))[1]
 
 
 def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str) -> SafeString:
@@ -201,18 +228,18 @@ def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str) -
 
     Built here rather than in the template: the overview draws seven cells for each of its rows, and the
     template engine's per-variable cost made them most of the page's rendering time. ``href`` and the
-    section keys are escaped once each; counts are ints and the colours are ours.
+    section keys are escaped once each; counts are ints and the classes are ours.
     """
     link = escape(href)
     cells = []
     for section, count in warns:
         key = escape(section)
-        background, colour = heat_colour(count, highest), heat_text_colour(count, highest)
+        css = heat_class(count, highest)
         if count is None:
             inner = "–"
         else:
             count = int(count)
             title = f"section {key}: {count} WARN check{'' if count == 1 else 's'}"
             inner = f'<a href="{link}?section={key}&amp;status=WARN" title="{title}">{count}</a>'
-        cells.append(f'<td class="heat" style="background: {background}; color: {colour}">{inner}</td>')
+        cells.append(f'<td class="heat {css}">{inner}</td>')
     return mark_safe("".join(cells))  # noqa: S308 - host text (href, section) escaped above, the rest is ours

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from scans import charts
 
@@ -83,13 +85,45 @@ def test_heat_colours_go_from_calm_to_red() -> None:
     assert charts.heat_text_colour(1, 10) == "#1f2328"
 
 
+def test_heat_levels_are_the_share_of_the_highest_count_rounded_up() -> None:
+    assert [charts.heat_level(n, 6) for n in (None, 0, 1, 2, 3, 4, 5, 6, 7)] == [None, 0, 1, 2, 3, 4, 5, 6, 6]
+    # Any WARN shows, however many the worst host has; exact in integers (2 of 6 is level 2, not 3).
+    assert charts.heat_level(1, 1000) == 1
+    assert charts.heat_level(2, 6) == 2
+    assert charts.heat_level(1, 3) == 2
+    assert charts.heat_level(3, 0) == charts.HEAT_LEVELS  # no maximum to scale to
+    assert [charts.heat_class(n, 4) for n in (None, 0, 1, 4)] == ["heat-none", "heat-0", "heat-2", "heat-6"]
+
+
+def test_heat_text_is_white_from_just_past_the_middle_as_before() -> None:
+    # The continuous scale made the text white when the share was over one half; the steps keep that line.
+    for highest in (1, 2, 5, 7, 10, 33):
+        for count in range(1, highest + 1):
+            expected = "#ffffff" if count / highest > 0.5 else "#1f2328"
+            assert charts.heat_text_colour(count, highest) == expected, (count, highest)
+
+
+def test_the_stylesheet_draws_every_heat_level_in_the_charts_colours() -> None:
+    css = (Path(__file__).resolve().parents[2] / "static" / "css" / "app.css").read_text()
+    rules = {
+        name: (background, colour)
+        for name, background, colour in re.findall(
+            r"td\.(heat-[a-z0-9]+)\s*\{\s*background:\s*(#[0-9a-f]{6});\s*color:\s*(#[0-9a-f]{6});\s*\}", css
+        )
+    }
+    levels = [None, *range(charts.HEAT_LEVELS + 1)]
+    assert rules == {
+        ("heat-none" if level is None else f"heat-{level}"): charts.level_colours(level) for level in levels
+    }
+
+
 def test_heat_row_links_each_section_and_escapes_the_link() -> None:
     html = charts.heat_row([("1", None), ("2", 0), ("5", 1), ("7", 4)], 4, '/hosts/1/"><script>')
     cells = ET.fromstring(f"<tr>{html}</tr>".replace("–", "-"))  # noqa: S314 - our own markup
 
-    assert [td.get("style") for td in cells] == [
-        f"background: {charts.heat_colour(n, 4)}; color: {charts.heat_text_colour(n, 4)}" for n in (None, 0, 1, 4)
-    ]
+    # Coloured by class only: the Content-Security-Policy refuses style attributes.
+    assert [td.get("class") for td in cells] == ["heat heat-none", "heat heat-0", "heat heat-2", "heat heat-6"]
+    assert "style=" not in html
     assert cells[0].text == "-" and len(cells[0]) == 0  # no scored scan: nothing to link
     links = [td.find("a") for td in cells[1:]]
     assert [(a.text, a.get("title")) for a in links if a is not None] == [
