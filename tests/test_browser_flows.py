@@ -17,8 +17,8 @@ import docker
 import pytest
 
 from hosts.models import Host
-from tests.workers import Worker
 from tests.personas import PASSWORD, make_user
+from tests.workers import Worker
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page

@@ -35,24 +35,38 @@ def upgrade(apps, schema_editor):
             "this database predates dockerbench's previous release (scans_scan has no warn_sections column): "
             "migrate it with that release first"
         )
+    quote = connection.ops.quote_name
     for name in NEW_SCAN_FIELDS:
-        if name not in scan_columns:
-            schema_editor.add_field(Scan, Scan._meta.get_field(name))
+        if name in scan_columns:
+            continue
+        field = Scan._meta.get_field(name)
+        if connection.vendor == "sqlite":
+            # SQLite's add_field rebuilds the table from the model, which has every new field already and would
+            # copy the missing ones as their own names; a plain ADD COLUMN (with the default) is what is meant.
+            definition, params = schema_editor.column_sql(Scan, field, include_default=True)
+            schema_editor.execute(
+                f"ALTER TABLE {quote(Scan._meta.db_table)} ADD COLUMN {quote(field.column)} {definition}", params
+            )
+        else:
+            schema_editor.add_field(Scan, field)
     tables = connection.introspection.table_names()
     if LatestScan._meta.db_table not in tables:
         schema_editor.create_model(LatestScan)
     if "latest_scan_id" in _columns(connection, Host._meta.db_table):
-        quote = connection.ops.quote_name
         schema_editor.execute(  # our own table names only
             f"INSERT INTO {quote(LatestScan._meta.db_table)} (host_id, scan_id) "  # noqa: S608
             f"SELECT id, latest_scan_id FROM {quote(Host._meta.db_table)} WHERE latest_scan_id IS NOT NULL"
         )
-        # The historical Host has no such field any more: describe the column to drop as it was made.
-        old = models.ForeignKey("scans.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-        old.set_attributes_from_name("latest_scan")
-        old.model = Host
-        old.remote_field.model = Scan
-        schema_editor.remove_field(Host, old)
+        if connection.vendor == "sqlite":
+            # SQLite cannot drop a foreign key column: rebuild the table from the Host model, which has none.
+            schema_editor._remake_table(Host)
+        else:
+            # The historical Host has no such field any more: describe the column to drop as it was made.
+            old = models.ForeignKey("scans.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+            old.set_attributes_from_name("latest_scan")
+            old.model = Host
+            old.remote_field.model = Scan
+            schema_editor.remove_field(Host, old)
 
 
 class Migration(migrations.Migration):

@@ -7,9 +7,9 @@ import pytest
 from hosts.models import Host, Tag
 from hosts.services import create_host
 from scans.models import Scan
-from tests.workers import wait_for
 from schedules import tasks
 from schedules.models import Schedule
+from tests.workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
