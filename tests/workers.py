@@ -30,7 +30,7 @@ from django.db import connection
 
 from config.celery import app as celery_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEST_LABEL = "dockerbench.test"
 WORKER_START_TIMEOUT = 30.0
 
