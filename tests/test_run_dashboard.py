@@ -251,6 +251,19 @@ def test_it_restarts_a_killed_worker_under_the_same_name_while_the_web_keeps_ans
     dashboard.wait_until_all_gone()
 
 
+def test_a_stop_while_the_worker_waits_to_be_restarted_stops_the_others_and_starts_nothing(
+    dashboard: Dashboard,
+) -> None:
+    dashboard.wait_for(r"^Started web \(pid \d+\), worker \(pid \d+\), beat \(pid \d+\)$")
+    os.kill(dashboard.worker_pid(), signal.SIGKILL)
+    dashboard.wait_for(r"^worker \(pid \d+\) was killed by SIGKILL after [\d.]+ s; restarting it in 1\.0 s$")
+    dashboard.proc.send_signal(signal.SIGTERM)  # within the second it waits
+    assert dashboard.proc.wait(timeout=STOP_TIMEOUT + 5) == 0, dashboard.output
+    assert "worker started again" not in dashboard.output
+    assert "Stopping web, beat...\n" in dashboard.output
+    dashboard.wait_until_all_gone()
+
+
 def test_a_worker_that_keeps_exiting_stops_the_dashboard_with_the_reason(crash_looping: Dashboard) -> None:
     try:
         code = crash_looping.proc.wait(timeout=90)
