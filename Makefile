@@ -43,7 +43,7 @@ audit: $(RUN_STAMP)
 test: $(DEV_STAMP) services lint
 	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-insecure-key-for-tests-only}" \
 		$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/mypy
+	DJANGO_SECRET_KEY="$${DJANGO_SECRET_KEY:-insecure-key-for-tests-only}" $(BIN)/mypy
 	@# pytest exits 5 when it collected no test: that stays a failure, with a word on why.
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(BIN)/pytest || \
 		{ rc=$$?; [ $$rc -ne 5 ] || echo "make test: pytest collected no tests" >&2; exit $$rc; }

@@ -24,12 +24,13 @@ import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import docker
 from benchlib import ROOT, bench_daemon, log, machine, median, populate, remove_ours, timed
 
 from dockerbench.collect import CollectOptions, collect_snapshot
-from dockerbench.collect.docker_api import DEFAULT_WORKERS, Target, collect_api, connect
+from dockerbench.collect.docker_api import DEFAULT_WORKERS, ApiParts, Target, collect_api, connect
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
 
@@ -43,7 +44,7 @@ def floor_sequential(url: str, split: dict[str, float] | None = None) -> int:
     client = docker.APIClient(base_url=url, version="auto", timeout=30)
     calls = 0
 
-    def call(kind: str, fn, *args, **kw):  # type: ignore[no-untyped-def]
+    def call(kind: str, fn, *args, **kw):
         nonlocal calls
         calls += 1
         start = time.perf_counter()
@@ -95,7 +96,7 @@ def floor_parallel(url: str, workers: int = DEFAULT_WORKERS) -> int:
     return 0
 
 
-def dockerbench_api(url: str) -> object:
+def dockerbench_api(url: str) -> ApiParts:
     client = connect(Target(url=url))
     try:
         return collect_api(client)
@@ -103,7 +104,7 @@ def dockerbench_api(url: str) -> object:
         client.close()
 
 
-def dockerbench_snapshot(url: str):  # type: ignore[no-untyped-def]
+def dockerbench_snapshot(url: str):
     return collect_snapshot(Target(url=url), CollectOptions(facts="local"))
 
 
@@ -127,7 +128,7 @@ def measure(url: str, size: int, reps: int) -> dict[str, object]:
     dockerbench_snapshot(url)
     rows: dict[str, list[float]] = {"floor": [], "floor_par": [], "api": [], "snapshot": [], "facts": []}
     calls = 0
-    snapshot = None
+    snapshot: Any = None
     split: dict[str, float] = {}
     for _ in range(reps):
         t, calls = timed(lambda: floor_sequential(url, split))
@@ -136,8 +137,8 @@ def measure(url: str, size: int, reps: int) -> dict[str, object]:
         rows["floor_par"].append(t)
         t, parts = timed(lambda: dockerbench_api(url))
         rows["api"].append(t)
-        if parts.missing.get("containers") or parts.missing.get("images"):  # type: ignore[attr-defined]
-            raise SystemExit(f"collect_api missed parts: {parts.missing}")  # type: ignore[attr-defined]
+        if parts.missing.get("containers") or parts.missing.get("images"):
+            raise SystemExit(f"collect_api missed parts: {parts.missing}")
         t, snapshot = timed(lambda: dockerbench_snapshot(url))
         rows["snapshot"].append(t)
         rows["facts"].append(snapshot.timings.get("facts", float("nan")))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import docker.errors
@@ -37,6 +38,8 @@ CONTAINER_CMD = [
     "mkdir -p /srv/app && echo a >/srv/app/a && echo b >/srv/app/b && touch /etc/bench && exec sleep 86400",
 ]
 
+T = TypeVar("T")
+
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
@@ -46,7 +49,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def _run(args: list[str], **kw) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+def _run(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, capture_output=True, text=True, **kw)
 
 
@@ -217,7 +220,7 @@ def remove_ours(client: docker.APIClient) -> None:
         log(f"removed {len(have)} bench containers")
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value

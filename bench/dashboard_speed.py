@@ -55,7 +55,7 @@ def default_targets() -> list[tuple[str, str | None]]:
     return targets
 
 
-def measure(client, path: str, reps: int, htmx: bool) -> tuple[int, list[float], int]:  # type: ignore[no-untyped-def]
+def measure(client, path: str, reps: int, htmx: bool) -> tuple[int, list[float], int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -130,7 +130,7 @@ def main() -> int:
     return status
 
 
-def compare_query_counts(client, targets, keep: int) -> None:  # type: ignore[no-untyped-def]
+def compare_query_counts(client, targets, keep: int) -> None:
     """The same pages with only `keep` hosts, inside a transaction that is rolled back."""
     from django.db import connection, transaction
 

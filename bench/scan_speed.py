@@ -120,7 +120,7 @@ class Worker:
             self.log_path.unlink(missing_ok=True)
 
 
-def one_scan(host) -> dict:  # type: ignore[no-untyped-def]
+def one_scan(host) -> dict:
     """Queue a scan, poll its row until it is finished, and split its time into phases."""
     from scans.models import Scan
     from scans.services import start_scan
@@ -173,7 +173,7 @@ def one_scan(host) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
-def measure(host, size: int, reps: int) -> dict:  # type: ignore[no-untyped-def]
+def measure(host, size: int, reps: int) -> dict:
     warm = one_scan(host)
     if warm["containers"] < size:
         raise SystemExit(f"the scan saw {warm['containers']} containers, expected {size}")

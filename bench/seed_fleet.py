@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ class Profile:
     """One real snapshot, evaluated: the verdict per check and what each check contributes to the summary."""
 
     name: str
-    snapshot: object  # dockerbench.snapshot.HostSnapshot
+    snapshot: Any  # dockerbench.snapshot.HostSnapshot (imported after django.setup())
     results: list
     verdicts: dict[str, str]  # check id -> verdict
     rows_per_check: dict[str, Counter]  # check id -> results per status
@@ -230,7 +231,7 @@ def seed(args: argparse.Namespace) -> None:
             for host in hosts:
                 profile = host_profile[host.pk]
                 jitter = timedelta(seconds=rng.randrange(0, 900))  # beat starts them all at 02:00
-                cache: dict[int, tuple[str, int | None, int, str]] = {}
+                cache: dict[int, tuple[str, Any, int, str]] = {}
                 for day, verdicts in enumerate(host_history(profile, args.days, args.results_scans, rng)):
                     created = first + timedelta(days=day) + jitter
                     started = created + timedelta(seconds=rng.uniform(0.1, 3))

@@ -64,7 +64,7 @@ def newest_dockerd() -> str:
 
 def text_verdicts(log_file: Path) -> dict[str, str]:
     """id -> status as docker-bench prints it in its text log, which its JSON does not always repeat."""
-    out = {}
+    out: dict[str, str] = {}
     for line in log_file.read_text(errors="replace").splitlines():
         m = _DB_LINE.match(line)
         if m:
@@ -112,7 +112,8 @@ def dockerbench_results(json_file: Path) -> dict[str, dict]:
 
 def compare(db: dict[str, dict], us: dict[str, dict]) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
     """(agreements, disagreements) as (id, docker-bench status, dockerbench status), for ids both report."""
-    agree, differ = [], []
+    agree: list[tuple[str, str, str]] = []
+    differ: list[tuple[str, str, str]] = []
     for check_id in sorted(set(db) & set(us), key=lambda i: [int(p) for p in i.split(".")]):
         row = (check_id, db[check_id]["status"], us[check_id]["status"])
         (agree if row[1] == row[2] else differ).append(row)
@@ -127,7 +128,7 @@ def offenders(db: dict[str, dict], us: dict[str, dict], agree: list[tuple[str, s
         if theirs != "WARN" or not items:
             continue
         mine = {
-            (r.get("object") or {}).get("name") or (r.get("object") or {}).get("id")
+            str((r.get("object") or {}).get("name") or (r.get("object") or {}).get("id"))
             for r in us[check_id]["results"]
             if r["status"] == "WARN"
         }

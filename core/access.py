@@ -20,11 +20,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 
 ModelT = TypeVar("ModelT", bound=Model)
-ViewFn = Callable[..., HttpResponse]
+ViewFn = Callable[..., HttpResponseBase]
 
 
 class Perm(StrEnum):
@@ -90,7 +90,7 @@ def require(perm: Perm) -> Callable[[ViewFn], ViewFn]:
 
     def decorate(view: ViewFn) -> ViewFn:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             check(request.user, perm)

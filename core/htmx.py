@@ -9,6 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+
+class HtmxHttpRequest(HttpRequest):
+    """What a view's request is once django-htmx's middleware has run (for the type checker)."""
+
+    htmx: HtmxDetails
 
 
 def render_page(

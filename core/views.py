@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from auditlog.models import LogEntry
 from django import forms
@@ -56,11 +56,10 @@ class TrailFilter(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         users = get_user_model()
-        self.fields["user"].queryset = users.objects.order_by(users.USERNAME_FIELD)  # type: ignore[attr-defined]
+        cast(forms.ModelChoiceField, self.fields["user"]).queryset = users.objects.order_by(users.USERNAME_FIELD)
         kinds = LogEntry.objects.order_by().values("content_type").distinct()
-        self.fields["kind"].queryset = ContentType.objects.filter(pk__in=kinds).order_by(  # type: ignore[attr-defined]
-            "app_label", "model"
-        )
+        kinds_field = cast(forms.ModelChoiceField, self.fields["kind"])
+        kinds_field.queryset = ContentType.objects.filter(pk__in=kinds).order_by("app_label", "model")
 
 
 @dataclass

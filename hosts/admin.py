@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from hosts.models import CREDENTIAL_FIELDS, Host, Tag
+from hosts.models import CREDENTIAL_FIELDS, Host, Tag, credential_label
 
 
 @admin.register(Tag)
@@ -24,7 +24,7 @@ class HostAdmin(admin.ModelAdmin):
         states = []
         for name in CREDENTIAL_FIELDS:
             stored = getattr(host, name)
-            label = str(Host._meta.get_field(name).verbose_name)
+            label = credential_label(name)
             if stored:
                 states.append(f"{label}: {'set' if stored.readable else 'unreadable, enter it again'}")
         return "; ".join(states) or "none stored (set them on the host's edit page)"

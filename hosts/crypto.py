@@ -175,4 +175,4 @@ class EncryptedTextField(models.TextField):
 
     def value_to_string(self, obj: Any) -> str:
         # Serializers (dumpdata) get the token, never the text.
-        return self.value_from_object(obj).token  # type: ignore[no-any-return]
+        return str(self.value_from_object(obj).token)

@@ -1,23 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.core.validators import validate_slug
 
-from hosts.models import CREDENTIAL_FIELDS, Host, Tag
+from hosts.models import CREDENTIAL_FIELDS, Host, Tag, credential_label
 
 
 class SecretTextarea(forms.Textarea):
     """A textarea that never renders a value, not even the one just submitted (like PasswordInput's default)."""
 
-    def get_context(self, name, value, attrs):  # type: ignore[no-untyped-def]
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         return super().get_context(name, None, attrs)
 
 
 class TagListField(forms.CharField):
     """Comma-separated tag names, each a slug: "prod, eu-west"."""
 
-    def to_python(self, value):  # type: ignore[no-untyped-def]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]  # a list of names, not a str
+        text = super().to_python(value) or ""
         names: list[str] = []
         for raw in text.split(","):
             name = raw.strip().lower()
@@ -25,7 +27,7 @@ class TagListField(forms.CharField):
                 names.append(name)
         return names
 
-    def validate(self, value):  # type: ignore[no-untyped-def]
+    def validate(self, value: Any) -> None:
         super().validate(",".join(value))
         for name in value:
             if len(name) > 64:
@@ -37,7 +39,7 @@ class TagListField(forms.CharField):
                     f"The tag {name!r} may only hold letters, digits, hyphens and underscores.", code="tag_slug"
                 ) from None
 
-    def prepare_value(self, value):  # type: ignore[no-untyped-def]
+    def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return ", ".join(str(v) for v in value)
         return value
@@ -66,14 +68,14 @@ class HostForm(forms.ModelForm):
             "ssh_facts_url",
         ]
 
-    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.initial["tags"] = [tag.name for tag in self.instance.tags.all()]
         for name in CREDENTIAL_FIELDS:
-            model_field = Host._meta.get_field(name)
+            label = credential_label(name)
             self.fields[name] = forms.CharField(
-                label=model_field.verbose_name[:1].upper() + model_field.verbose_name[1:],
+                label=label[:1].upper() + label[1:],
                 required=False,
                 strip=True,
                 widget=SecretTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
@@ -81,9 +83,9 @@ class HostForm(forms.ModelForm):
             )
             self.fields[f"clear_{name}"] = forms.BooleanField(label="clear", required=False)
 
-    def host_fields(self) -> dict[str, object]:
+    def host_fields(self) -> dict[str, Any]:
         """The Host's field values from this form (credentials included, tags not), for services.create_host."""
-        fields = {name: self.cleaned_data[name] for name in self._meta.fields}  # type: ignore[union-attr]
+        fields = {name: self.cleaned_data[name] for name in self.Meta.fields}
         fields.update(self.credential_values())
         return fields
 
@@ -110,8 +112,8 @@ class HostForm(forms.ModelForm):
                 values[name] = getattr(self.instance, name)
         return values
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         for name in CREDENTIAL_FIELDS:
             if cleaned.get(name) and cleaned.get(f"clear_{name}"):
                 self.add_error(f"clear_{name}", "Either paste a new value or clear it, not both.")
@@ -125,7 +127,7 @@ class HostForm(forms.ModelForm):
 
     def _save_m2m(self) -> None:
         # Tags are names here, not primary keys: create the missing Tag rows, then set the relation.
-        super()._save_m2m()
+        super()._save_m2m()  # type: ignore[misc]  # BaseModelForm's private hook, missing from django-stubs
         self.instance.tags.set(self.tag_objects())
 
     def tag_objects(self) -> list[Tag]:

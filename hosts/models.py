@@ -98,10 +98,17 @@ class Host(models.Model):
     def unreadable_credentials(self) -> list[str]:
         """The credentials stored for this host that no configured key can decrypt (their verbose names)."""
         return [
-            str(self._meta.get_field(name).verbose_name)
+            credential_label(name)
             for name in CREDENTIAL_FIELDS
             if getattr(self, name) and not getattr(self, name).readable
         ]
+
+
+def credential_label(name: str) -> str:
+    """The verbose name of a credential field ("TLS client key (PEM)")."""
+    field = Host._meta.get_field(name)
+    assert isinstance(field, models.Field)  # noqa: S101 - every credential is a concrete field
+    return str(field.verbose_name)
 
 
 class ConnectionTest(models.Model):

@@ -195,7 +195,7 @@ def test_connection(host: Host) -> ConnectionResult:
 
 
 # Keep pytest from collecting the service as a test when a test module imports it by name.
-test_connection.__test__ = False  # type: ignore[attr-defined]
+test_connection.__test__ = False  # type: ignore[attr-defined]  # an attribute pytest reads on any object
 
 
 def start_connection_test(host: Host, *, user: Any) -> ConnectionTest:

@@ -5,7 +5,7 @@ import uuid
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from core.access import Perm, get_for_user, require
-from core.htmx import redirect_to, render_page
+from core.htmx import HtmxHttpRequest, redirect_to, render_page
 from hosts import services
 from hosts.forms import HostForm
 from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, Tag
@@ -23,7 +23,7 @@ HOSTS_PER_PAGE = 50
 
 @require(Perm.VIEW_HOST)
 @require_GET
-def host_list(request: HttpRequest) -> HttpResponse:
+def host_list(request: HtmxHttpRequest) -> HttpResponse:
     hosts = Host.objects.prefetch_related("tags")
     tag = request.GET.get("tag", "")
     if tag:
@@ -36,7 +36,7 @@ def host_list(request: HttpRequest) -> HttpResponse:
 @require(Perm.ADD_HOST)
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
-def host_add(request: HttpRequest) -> HttpResponse:
+def host_add(request: HtmxHttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         host = services.create_host(**form.host_fields(), tags=form.tag_objects())
@@ -48,7 +48,7 @@ def host_add(request: HttpRequest) -> HttpResponse:
 @require(Perm.CHANGE_HOST)
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters(*CREDENTIAL_FIELDS)  # masked in error reports
-def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def host_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.CHANGE_HOST, Host.objects.prefetch_related("tags"), pk=pk)
     form = HostForm(request.POST or None, instance=host)
     if request.method == "POST" and form.is_valid():
@@ -62,7 +62,7 @@ def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.DELETE_HOST)
 @require_http_methods(["GET", "POST"])
-def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def host_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.DELETE_HOST, Host, pk=pk)
     if request.method == "POST":
         name = host.name
@@ -74,7 +74,7 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.CHANGE_HOST)
 @require_POST
-def host_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
+def host_test_connection(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.CHANGE_HOST, Host, pk=pk)
     try:
         test = services.start_connection_test(host, user=request.user)
@@ -91,7 +91,7 @@ def host_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.CHANGE_HOST)
 @require_GET
-def connection_test(request: HttpRequest, test_id: uuid.UUID) -> HttpResponse:
+def connection_test(request: HtmxHttpRequest, test_id: uuid.UUID) -> HttpResponse:
     test = get_for_user(request.user, Perm.CHANGE_HOST, ConnectionTest.objects.select_related("host"), pk=test_id)
     context = {"host": test.host, "test": test}
     response = render_page(request, "hosts/connection_test.html", context, partials="connection-result")

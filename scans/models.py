@@ -137,7 +137,7 @@ class LatestScan(models.Model):
     def of(host: Host) -> Scan | None:
         """The host's latest scan (None when it has none), through the row select_related("latest__scan") read."""
         try:
-            return host.latest.scan  # type: ignore[no-any-return]
+            return host.latest.scan
         except LatestScan.DoesNotExist:
             return None
 

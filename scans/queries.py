@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
@@ -158,7 +159,7 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
     scored = Scan.objects.filter(host=OuterRef("pk"), status__in=SCORED_STATUSES, score__isnull=False)
     # The page's hosts in a subquery (LIMIT/OFFSET), so the annotations below are computed for them only.
     hosts = (
-        Host.objects.filter(pk__in=page_obj.object_list.values("pk"))
+        Host.objects.filter(pk__in=cast("QuerySet[Host]", page_obj.object_list).values("pk"))
         .select_related("latest__scan")
         .only(
             "name",
@@ -235,22 +236,22 @@ def _add_tags_trends_and_changes(rows: list[HostRow], section: str) -> None:
     # An OR of (host, created >= ...) ranges reads ~SPARKLINE_SCANS index entries per host, where a window
     # function over the hosts' whole histories would read and sort a year of scans for each.
     ranges = [
-        Q(host_id=r.host.pk, created__gte=r.host.sparkline_from)  # type: ignore[attr-defined]
+        Q(host_id=r.host.pk, created__gte=getattr(r.host, "sparkline_from"))  # noqa: B009 - an annotation
         for r in rows
-        if r.host.sparkline_from is not None  # type: ignore[attr-defined]
+        if getattr(r.host, "sparkline_from") is not None  # noqa: B009 - an annotation
     ]
-    few = [r.host.pk for r in rows if r.host.sparkline_from is None]  # type: ignore[attr-defined]
+    few = [r.host.pk for r in rows if getattr(r.host, "sparkline_from") is None]  # noqa: B009 - an annotation
     recent = (
         Scan.objects.filter(Q(*ranges, host_id__in=few, _connector=Q.OR))
         .filter(status__in=SCORED_STATUSES, score__isnull=False)
         .order_by("host_id", "-created", "-id")
         .values_list("host_id", "id", "score")
     )
-    newest_first: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    newest_first: dict[int, list[tuple[int, int]]] = defaultdict(list)  # scores are not null here (filtered)
     for host_id, scan_id, score in recent:
         scans = newest_first[host_id]
         # More than SPARKLINE_SCANS when scans share the cut-off instant: those before it in (created, id) drop.
-        if len(scans) < SPARKLINE_SCANS:
+        if len(scans) < SPARKLINE_SCANS and score is not None:
             scans.append((scan_id, score))
     previous: dict[int, int] = {}  # latest scan id -> the scored scan before it
     for row in rows:
@@ -397,11 +398,13 @@ def host_page(
     newest = host.scans.order_by("-created", "-id").first()
     if scan is None:
         scan = LatestScan.of(host)
-    history = list(
-        Scan.objects.filter(host=host, status__in=SCORED_STATUSES, score__isnull=False)
+    history = [
+        (created, score)
+        for created, score in Scan.objects.filter(host=host, status__in=SCORED_STATUSES, score__isnull=False)
         .order_by("-created", "-id")
         .values_list("created", "score")[:HISTORY_SCANS]
-    )
+        if score is not None
+    ]
     history.reverse()
     scan_list = host.scans.order_by("-created", "-id").only(
         "host_id", "status", "trigger", "created", "started", "finished", "score", "warn_count", "error"

@@ -29,7 +29,7 @@ from typing import Any
 from celery import current_app
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, models, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -98,8 +98,9 @@ def _text(value: Any, max_length: int | None = None) -> str:
     return text
 
 
-def _field_length(model: type, name: str) -> int:
-    return model._meta.get_field(name).max_length  # type: ignore[attr-defined, no-any-return]
+def _field_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    return int(getattr(field, "max_length", 0) or 0)
 
 
 # -- starting and cancelling ----------------------------------------------------------------------------

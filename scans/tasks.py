@@ -15,7 +15,7 @@ from scans import services
 HARD_LIMIT_GRACE = 30
 
 
-class _ScanTask(Task):  # type: ignore[misc]  # celery's Task is untyped
+class _ScanTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         # Only a database error gets here (the service records every other failure): retries are used up.
         if args:
@@ -34,7 +34,7 @@ class _ScanTask(Task):  # type: ignore[misc]  # celery's Task is untyped
     retry_backoff_max=30,
     max_retries=5,
 )
-def run_scan(self, scan_id: int) -> None:  # type: ignore[no-untyped-def]  # bound task: self is the Task
+def run_scan(self: Task, scan_id: int) -> None:
     # The task id survives retries: the retry resumes the claim this id holds.
     services.run_scan(scan_id, worker=self.request.hostname or "", claim=self.request.id or "")
 

@@ -4,14 +4,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from core.access import Perm, can, get_for_user, require
-from core.htmx import render_page
+from core.htmx import HtmxHttpRequest, render_page
 from dockerbench.catalog import BY_ID, SECTIONS
 from hosts.models import CREDENTIAL_FIELDS, Host
 from scans import queries, services
@@ -22,7 +22,7 @@ _HOST_PAGE = Host.objects.select_related("latest__scan").defer(*CREDENTIAL_FIELD
 _SCANS = Scan.objects.select_related("host").defer(*(f"host__{f}" for f in CREDENTIAL_FIELDS))
 
 
-def _choice(request: HttpRequest, name: str, allowed: Sequence[str] | dict[str, Any]) -> str:
+def _choice(request: HtmxHttpRequest, name: str, allowed: Sequence[str] | dict[str, Any]) -> str:
     value = request.GET.get(name, "")
     return value if value in allowed else ""
 
@@ -38,7 +38,7 @@ def _abilities(user: Any) -> dict[str, bool]:
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     data = queries.fleet_overview(
         tag=request.GET.get("tag", "").strip(),
         section=_choice(request, "section", SECTIONS),
@@ -49,7 +49,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render_page(request, "scans/overview.html", context, partials=["heat-map"])
 
 
-def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpResponse:
+def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpResponse:
     data = queries.host_page(
         host,
         scan=scan,
@@ -75,14 +75,14 @@ def _host_page(request: HttpRequest, host: Host, scan: Scan | None) -> HttpRespo
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def host_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=pk)
     return _host_page(request, host, None)
 
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     scan = get_for_user(request.user, Perm.VIEW_FINDINGS, Scan.objects.only("pk", "host_id", "status"), pk=pk)
     if not scan.is_finished:
         return redirect("scans:scan-progress", pk=scan.pk)
@@ -92,7 +92,7 @@ def scan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.RUN_SCAN)
 @require_POST
-def scan_now(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_now(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.RUN_SCAN, _HOST_PAGE, pk=pk)
     scan = services.start_scan(host, trigger=Scan.Trigger.USER, user=request.user)
     if getattr(request, "htmx", None):
@@ -104,7 +104,7 @@ def scan_now(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.CANCEL_SCAN)
 @require_POST
-def scan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     scan = get_for_user(request.user, Perm.CANCEL_SCAN, _SCANS, pk=pk)
     if services.cancel_scan(scan, user=request.user):
         messages.success(request, f"Scan #{scan.pk} of {scan.host.name} cancelled.")
@@ -119,7 +119,7 @@ def scan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
+def scan_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     scan = get_for_user(request.user, Perm.VIEW_FINDINGS, _SCANS, pk=pk)
     host = scan.host
     context = {
@@ -142,7 +142,7 @@ def scan_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def check_detail(request: HttpRequest, check_id: str) -> HttpResponse:
+def check_detail(request: HtmxHttpRequest, check_id: str) -> HttpResponse:
     if check_id not in BY_ID:
         raise Http404("No such CIS recommendation.")
     data = queries.check_fleet(
@@ -156,7 +156,7 @@ def check_detail(request: HttpRequest, check_id: str) -> HttpResponse:
 
 @require(Perm.VIEW_FINDINGS)
 @require_GET
-def drift(request: HttpRequest, pk: int) -> HttpResponse:
+def drift(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=pk)
     show = _choice(request, "show", queries.DRIFT_FILTERS)
     context = {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from celery.schedules import crontab
 from django import forms
@@ -54,8 +55,8 @@ class ScheduleForm(forms.ModelForm):
             "day_of_week": "0-6 (Sunday is 0), mon-fri, or *",
         }
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if bool(cleaned.get("host")) == bool(cleaned.get("tag")):
             # On the field, so the model's own target constraint is not reported a second time.
             self.add_error("host", forms.ValidationError("Choose one target: a host or a tag.", code="target"))
@@ -74,7 +75,7 @@ class ScheduleForm(forms.ModelForm):
             self._check_it_can_fire(cleaned)
         return cleaned
 
-    def _check_it_can_fire(self, cleaned: dict[str, object]) -> None:
+    def _check_it_can_fire(self, cleaned: dict[str, Any]) -> None:
         # Fields that parse one by one can still never meet (30 February): ask beat's own parser, and have it
         # find the next run, as beat will.
         try:

@@ -148,7 +148,7 @@ def test_each_view_declares_the_permission_of_its_rule(route: Route) -> None:
     assert declared == ACCESS[route.name].perm, f"{route.name} declares {declared!r}"
 
 
-def _answer(client: Client, method: str, url: str):  # type: ignore[no-untyped-def]
+def _answer(client: Client, method: str, url: str):
     return client.post(url) if method == "POST" else client.get(url)
 
 

@@ -142,7 +142,7 @@ def _run(code_or_args: list[str], url: str, *extra: str) -> str:
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-def scratch_database(request: pytest.FixtureRequest, tmp_path: Path, django_db_blocker) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def scratch_database(request: pytest.FixtureRequest, tmp_path: Path, django_db_blocker) -> Iterator[str]:
     """An empty database of its own (never the test database), as a DATABASE_URL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'legacy.sqlite3'}"

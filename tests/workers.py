@@ -190,7 +190,7 @@ def containers(docker_url: str, test_image: str) -> Iterator[Callable[..., docke
     client = docker.DockerClient(base_url=docker_url, timeout=60)
     label = uuid.uuid4().hex[:8]
 
-    def run(command: str = "sleep 300", *, labels: dict[str, str] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    def run(command: str = "sleep 300", *, labels: dict[str, str] | None = None, **kwargs: object):
         return client.containers.run(
             test_image, ["sh", "-c", command], detach=True, labels={TEST_LABEL: label, **(labels or {})}, **kwargs
         )

@@ -25,7 +25,7 @@ from dockerbench.snapshot import (
 API = Path(__file__).parent / "fixtures" / "api"
 
 
-def _load(name: str) -> dict[str, Any]:
+def _load(name: str) -> Any:
     return json.loads((API / name).read_text())
 
 
@@ -146,7 +146,8 @@ def network(name: str = "bridge", **changes: Any) -> dict[str, Any]:
 
     ``network(Options={"com.docker.network.bridge.enable_icc": "false"})``
     """
-    (doc,) = [n for n in _load("networks-default.json") if n["Name"] == name]
+    docs: list[dict[str, Any]] = _load("networks-default.json")
+    (doc,) = [n for n in docs if n["Name"] == name]
     return deep_merge(doc, changes)
 
 

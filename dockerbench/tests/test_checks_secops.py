@@ -51,6 +51,6 @@ def test_it_counts_running_and_stopped_containers_without_the_probe() -> None:
 
 @pytest.mark.parametrize(("check_id", "part"), [("6.1", "images"), ("6.1", "containers"), ("6.2", "containers")])
 def test_it_skips_sprawl_counts_when_their_data_is_missing(check_id: str, part: str) -> None:
-    snap = dataclasses.replace(f.snapshot(missing={part: "engine went away"}), **{part: None})
+    snap = dataclasses.replace(f.snapshot(missing={part: "engine went away"}), **{part: None})  # type: ignore[arg-type]  # the part is one of the Optional ones
     with pytest.raises(NotCollected, match="engine went away"):
         CHECKS[check_id](snap)

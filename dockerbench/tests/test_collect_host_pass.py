@@ -119,8 +119,9 @@ def test_a_snapshot_takes_processes_from_the_host_and_matches_the_api_path(
     assert api_snap.connection["sources"]["top"] == {"api": sum(1 for c in api_snap.containers or () if c.running)}
     from_host, from_api = _ours(host_snap, ours), _ours(api_snap, ours)
     for name in SCENARIO:
-        assert from_host[name].top is not None and from_api[name].top is not None
-        assert _rows(from_host[name].top) == _rows(from_api[name].top), name
+        host_top, api_top = from_host[name].top, from_api[name].top
+        assert host_top is not None and api_top is not None
+        assert _rows(host_top) == _rows(api_top), name
         assert from_host[name].errors == from_api[name].errors == {}, name
         # The diff still comes from the API on both paths.
         assert set(from_host[name].diff or ()) == set(from_api[name].diff or ()), name

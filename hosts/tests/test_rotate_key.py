@@ -22,7 +22,7 @@ SECRET = "-----BEGIN PRIVATE KEY-----\nROTATE-ME-5150\n-----END PRIVATE KEY-----
 
 
 @pytest.fixture
-def keys(settings) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def keys(settings) -> Iterator[object]:
     def use(*keys: str) -> None:
         settings.DOCKERBENCH_ENCRYPTION_KEY = ",".join(keys)
         crypto.reset_keys()
@@ -44,7 +44,7 @@ def _rotate(*args: str) -> str:
     return out.getvalue()
 
 
-def test_it_reencrypts_every_credential_with_the_newest_key_and_is_idempotent(keys) -> None:  # type: ignore[no-untyped-def]
+def test_it_reencrypts_every_credential_with_the_newest_key_and_is_idempotent(keys) -> None:
     host = create_host("a", "tcp://10.0.0.1:2376", tls_client_cert="CERT", tls_client_key=SECRET)
     plain = create_host("b", "unix:///var/run/docker.sock")
     before = _raw(host, "tls_client_key")
@@ -66,7 +66,7 @@ def test_it_reencrypts_every_credential_with_the_newest_key_and_is_idempotent(ke
     assert not Host.objects.get(pk=plain.pk).tls_client_key
 
 
-def test_it_changes_nothing_when_a_credential_cannot_be_read(keys) -> None:  # type: ignore[no-untyped-def]
+def test_it_changes_nothing_when_a_credential_cannot_be_read(keys) -> None:
     good = create_host("good", "tcp://10.0.0.1:2376", tls_client_cert="CERT", tls_client_key=SECRET)
     bad = create_host("bad", "tcp://10.0.0.2:2376", tls_ca_cert="CA")
     Host.objects.filter(pk=bad.pk).update(tls_ca_cert=Sealed(Fernet(Fernet.generate_key()).encrypt(b"x").decode()))

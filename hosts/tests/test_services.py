@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -53,7 +54,8 @@ def test_engine_target_writes_credentials_privately_and_removes_them() -> None:
 def test_engine_target_cleans_up_when_the_block_fails() -> None:
     host = create_host("tls2", "tcp://10.0.0.5:2376", tls_ca_cert="CA PEM")
     with pytest.raises(RuntimeError), engine_target(host) as (target, _options):
-        directory = os.path.dirname(str(target.tls.ca_cert))  # type: ignore[union-attr]
+        assert target.tls is not None
+        directory = os.path.dirname(str(target.tls.ca_cert))
         raise RuntimeError("boom")
     assert not os.path.exists(directory)
 
@@ -115,7 +117,12 @@ def _files_of(host: Host) -> set[str]:
 
 
 def test_only_the_credentials_a_connection_uses_are_written() -> None:
-    both = {"tls_ca_cert": "CA", "tls_client_cert": "CERT", "tls_client_key": "KEY", "ssh_private_key": KEY}
+    both: dict[str, Any] = {
+        "tls_ca_cert": "CA",
+        "tls_client_cert": "CERT",
+        "tls_client_key": "KEY",
+        "ssh_private_key": KEY,
+    }
     tcp = create_host("tcp-only", "tcp://10.0.0.5:2376", **both)
     assert _files_of(tcp) == {"ca.pem", "cert.pem", "key.pem"}  # no SSH key for a tcp:// engine with probe facts
     ssh = create_host("ssh-only", "ssh://ops@10.0.0.6", ssh_known_hosts="10.0.0.6 ssh-ed25519 AAAA", **both)
@@ -130,7 +137,8 @@ def test_credentials_go_to_memory_when_the_machine_has_dev_shm() -> None:
     assert os.path.isdir("/dev/shm"), "these machines have a tmpfs at /dev/shm"
     host = create_host("tls-shm", "tcp://10.0.0.5:2376", tls_ca_cert="CA PEM")
     with engine_target(host) as (target, _options):
-        assert str(target.tls.ca_cert).startswith("/dev/shm/dockerbench-host-")  # type: ignore[union-attr]
+        assert target.tls is not None
+        assert str(target.tls.ca_cert).startswith("/dev/shm/dockerbench-host-")
     with open("/proc/mounts") as mounts:
         assert any(line.split()[1] == "/dev/shm" and line.split()[2] == "tmpfs" for line in mounts)
 

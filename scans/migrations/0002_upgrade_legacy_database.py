@@ -62,7 +62,9 @@ def upgrade(apps, schema_editor):
             schema_editor._remake_table(Host)
         else:
             # The historical Host has no such field any more: describe the column to drop as it was made.
-            old = models.ForeignKey("scans.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+            old: models.ForeignKey[object, object] = models.ForeignKey(
+                "scans.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+            )
             old.set_attributes_from_name("latest_scan")
             old.model = Host
             old.remote_field.model = Scan

@@ -57,7 +57,7 @@ def scrub(apps, schema_editor):
         ScanSnapshot.objects.bulk_update(changed, ["data", "size"])
 
     rows = CheckResult.objects.filter(check_id__in=TEXT_CHECKS).values_list("pk", "evidence", "message")
-    seen = {}  # the same history lines come back scan after scan
+    seen: dict[str, tuple[object, str]] = {}  # the same history lines come back scan after scan
     updates = []
     for pk, evidence, message in rows.iterator(chunk_size=2000):
         marker = json.dumps([evidence, message], sort_keys=True)

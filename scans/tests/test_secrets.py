@@ -69,7 +69,7 @@ def _run_scan(host: Host) -> Scan:
     return done
 
 
-def test_a_containers_password_is_in_no_row_page_or_log(  # type: ignore[no-untyped-def]
+def test_a_containers_password_is_in_no_row_page_or_log(
     start_worker, containers, docker_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-def wait_for_diff(container, path: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def wait_for_diff(container, path: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(c["Path"] == path for c in container.diff() or []):
@@ -38,7 +38,7 @@ def local_host(docker_url: str) -> Host:
     return create_host("local-test", docker_url, facts_method=Host.Facts.NONE)
 
 
-def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: Host, containers) -> None:  # type: ignore[no-untyped-def]
+def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: Host, containers) -> None:
     script = (
         f"touch '/tmp/{HOSTILE}'; touch \"$(printf '/tmp/bad\\377name')\"; cp /bin/busybox /bin/evil; "
         "echo 'x:x:0:0::/:/bin/sh' >> /etc/passwd; mkdir -p /root/.ssh; echo key > /root/.ssh/authorized_keys; "
@@ -84,7 +84,7 @@ def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: 
     assert labels["note"] == HOSTILE
 
 
-def test_the_second_scan_shows_only_changes_new_since_the_first(local_host: Host, containers) -> None:  # type: ignore[no-untyped-def]
+def test_the_second_scan_shows_only_changes_new_since_the_first(local_host: Host, containers) -> None:
     container = containers("touch /tmp/one; while [ ! -e /tmp/go ]; do sleep 0.1; done; touch /tmp/two; sleep 300")
     wait_for_diff(container, "/tmp/one")
     first = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
@@ -195,7 +195,7 @@ def test_start_scan_returns_the_active_scan_instead_of_a_second_one(local_host: 
 
 def test_start_scan_sends_the_task_only_when_the_transaction_commits(
     local_host: Host,
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.start_scan(local_host, trigger=Scan.Trigger.USER)
@@ -233,7 +233,7 @@ def test_the_reaper_requeues_a_scan_whose_worker_stopped_beating_then_fails_it(
     )
 
 
-def test_a_queued_scan_whose_message_was_lost_is_sent_again_and_never_blocks(  # type: ignore[no-untyped-def]
+def test_a_queued_scan_whose_message_was_lost_is_sent_again_and_never_blocks(
     local_host: Host, settings, celery_queue: str
 ) -> None:
     settings.DOCKERBENCH_QUEUED_RESEND_SECONDS = 60
@@ -307,7 +307,7 @@ def test_an_operator_cancels_a_queued_scan_and_the_trail_says_who(local_host: Ho
     assert services.start_scan(local_host, trigger=Scan.Trigger.USER).pk != scan.pk
 
 
-def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, settings) -> None:
     settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = 30
     old = timezone.now() - timedelta(days=31)
     scans = [Scan.objects.create(host=local_host, status=Scan.Status.SUCCEEDED) for _ in range(3)]

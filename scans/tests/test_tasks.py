@@ -32,14 +32,14 @@ def no_duplicate_rows(scan: Scan) -> bool:
     return not dup_seq.exists() and not dup_diff.exists()
 
 
-def test_a_scan_runs_end_to_end_through_the_worker(start_worker, containers, docker_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_scan_runs_end_to_end_through_the_worker(start_worker, containers, docker_url: str) -> None:
     worker = start_worker()
     container = containers("touch /tmp/drift; sleep 300", labels={"note": "<img src=x onerror=alert(1)>"})
     host = create_host("worker-e2e", docker_url, facts_method=Host.Facts.NONE)
 
     t0 = time.monotonic()
     scan = services.start_scan(host, trigger=Scan.Trigger.USER)  # autocommit: the task is sent at once
-    seen = []
+    seen: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         scan.refresh_from_db()
@@ -60,7 +60,7 @@ def test_a_scan_runs_end_to_end_through_the_worker(start_worker, containers, doc
     assert elapsed < 30, elapsed
 
 
-def test_the_same_scan_delivered_twice_runs_once(start_worker, docker_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_scan_delivered_twice_runs_once(start_worker, docker_url: str) -> None:
     worker = start_worker()
     host = create_host("twice", docker_url, facts_method=Host.Facts.NONE)
     scan = services.start_scan(host, trigger=Scan.Trigger.USER)
@@ -80,7 +80,7 @@ def test_the_same_scan_delivered_twice_runs_once(start_worker, docker_url: str) 
     assert no_duplicate_rows(again)
 
 
-def _scan_stuck_in_collection(start_worker, gated_docker, **worker_options):  # type: ignore[no-untyped-def]
+def _scan_stuck_in_collection(start_worker, gated_docker, **worker_options):
     """A scan whose worker is SIGKILLed while the engine (behind the gate) has not answered yet."""
     worker = start_worker(**worker_options)
     host = create_host("killed", gated_docker.url, facts_method=Host.Facts.NONE)
@@ -91,7 +91,7 @@ def _scan_stuck_in_collection(start_worker, gated_docker, **worker_options):  # 
     return scan, worker
 
 
-def test_a_restarted_worker_notices_at_once_that_its_scan_died_and_runs_it_again(start_worker, gated_docker) -> None:  # type: ignore[no-untyped-def]
+def test_a_restarted_worker_notices_at_once_that_its_scan_died_and_runs_it_again(start_worker, gated_docker) -> None:
     # As with `make run` started again after its worker was killed: the same worker name comes back.
     scan, killed = _scan_stuck_in_collection(start_worker, gated_docker, name="restarted@%h")
     held = Scan.objects.get(pk=scan.pk)
@@ -112,7 +112,7 @@ def test_a_restarted_worker_notices_at_once_that_its_scan_died_and_runs_it_again
     assert left == []
 
 
-def test_a_scan_whose_worker_died_is_noticed_by_its_heartbeat_and_run_by_another(  # type: ignore[no-untyped-def]
+def test_a_scan_whose_worker_died_is_noticed_by_its_heartbeat_and_run_by_another(
     start_worker, gated_docker, settings
 ) -> None:
     scan, _killed = _scan_stuck_in_collection(start_worker, gated_docker, heartbeat_seconds=0.5)
@@ -129,7 +129,7 @@ def test_a_scan_whose_worker_died_is_noticed_by_its_heartbeat_and_run_by_another
     assert done.attempts == 2 and done.worker == other.hostname
 
 
-def test_a_scan_whose_worker_was_killed_is_redelivered_and_resumes_its_claim(start_worker, gated_docker) -> None:  # type: ignore[no-untyped-def]
+def test_a_scan_whose_worker_was_killed_is_redelivered_and_resumes_its_claim(start_worker, gated_docker) -> None:
     # A short visibility timeout: the broker hands the unacked message to the next worker after 2 s. It is the
     # same task (same id), so it takes the scan over where the dead one held it.
     scan, killed = _scan_stuck_in_collection(start_worker, gated_docker, visibility_timeout=2)
@@ -146,9 +146,7 @@ def test_a_scan_whose_worker_was_killed_is_redelivered_and_resumes_its_claim(sta
     assert no_duplicate_rows(done)
 
 
-def test_a_database_error_mid_scan_is_retried_and_the_retry_resumes_the_same_claim(  # type: ignore[no-untyped-def]
-    start_worker, gated_docker
-) -> None:
+def test_a_database_error_mid_scan_is_retried_and_the_retry_resumes_the_same_claim(start_worker, gated_docker) -> None:
     if connection.vendor != "postgresql":
         pytest.fail("this test cuts the worker's PostgreSQL connections; run it on PostgreSQL (make test does)")
     worker = start_worker()
@@ -172,7 +170,7 @@ def test_a_database_error_mid_scan_is_retried_and_the_retry_resumes_the_same_cla
     assert no_duplicate_rows(done)
 
 
-def test_an_operator_cancels_a_running_scan_and_the_worker_stops_and_records_nothing(  # type: ignore[no-untyped-def]
+def test_an_operator_cancels_a_running_scan_and_the_worker_stops_and_records_nothing(
     start_worker, gated_docker
 ) -> None:
     worker = start_worker(heartbeat_seconds=0.5)

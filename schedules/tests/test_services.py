@@ -25,7 +25,7 @@ def local_host(docker_url: str) -> Host:
 
 
 def test_run_schedule_queues_one_scan_per_enabled_host_with_the_tag(
-    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+    django_capture_on_commit_callbacks,
 ) -> None:
     nightly = Tag.objects.create(name="nightly")
     hosts = [create_host(f"h{i}", "unix:///var/run/docker.sock", tags=[nightly]) for i in range(4)]
@@ -48,7 +48,7 @@ def test_run_schedule_queues_one_scan_per_enabled_host_with_the_tag(
     assert services.run_schedule(schedule.pk) == []
 
 
-def test_sync_schedule_creates_updates_and_pauses_its_periodic_task(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+def test_sync_schedule_creates_updates_and_pauses_its_periodic_task(local_host: Host, settings) -> None:
     schedule = Schedule.objects.create(name="hourly", host=local_host, minute="15", hour="*")
 
     task = services.sync_schedule(schedule)
@@ -74,7 +74,7 @@ def test_sync_schedule_creates_updates_and_pauses_its_periodic_task(local_host: 
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
 
 
-def test_every_new_host_gets_the_nightly_default(local_host: Host, settings) -> None:  # type: ignore[no-untyped-def]
+def test_every_new_host_gets_the_nightly_default(local_host: Host, settings) -> None:
     schedule = Schedule.objects.get(host=local_host)
     assert (schedule.minute, schedule.hour, schedule.day_of_week, schedule.enabled) == ("0", "2", "*", True)
     assert schedule.periodic_task is not None and schedule.periodic_task.enabled

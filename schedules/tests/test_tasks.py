@@ -14,7 +14,7 @@ from tests.workers import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 
-def test_a_schedule_run_by_the_worker_scans_every_enabled_host_with_its_tag(start_worker, docker_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_schedule_run_by_the_worker_scans_every_enabled_host_with_its_tag(start_worker, docker_url: str) -> None:
     start_worker()
     fleet = Tag.objects.create(name="fleet")
     hosts = [create_host(f"fleet-{i}", docker_url, tags=[fleet], facts_method=Host.Facts.NONE) for i in range(2)]

@@ -25,10 +25,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # Seconds the children get to stop before they are killed: a warm Celery shutdown takes several seconds even when
 # idle (measured 6-8 s on the filesystem broker), and lets a running scan task finish.
@@ -99,11 +99,11 @@ class _Child:
 class Command(BaseCommand):
     help = "Run the dashboard's web server, a Celery worker and Celery beat until Ctrl-C; restart any that dies."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
 
-    def handle(self, *args, addr: str, concurrency: int, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, addr: str, concurrency: int, **options: Any) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         python = sys.executable
         # runserver is fine for one machine; without DEBUG it serves static files only with --insecure

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hosts.services import register_local_engine
 
@@ -20,11 +21,11 @@ class Command(BaseCommand):
         "else a random one printed once), and register this machine's Docker engine as a host if it answers."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default=os.environ.get("DOCKERBENCH_ADMIN_USER", "admin"))
         parser.add_argument("--email", default="")
 
-    def handle(self, *args, username: str, email: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, username: str, email: str, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database: migrated.")
         self._ensure_admin(username, email)

@@ -86,7 +86,8 @@ def test_schedules_scans_users_and_groups_are_in_the_trail() -> None:
     host = create_host("web-1", "tcp://web-1.example.invalid:2376")
     operator_user = make_user("operator")
     operator = Client()
-    operator.force_login(operator_user)  # type: ignore[arg-type]
+    assert operator_user is not None
+    operator.force_login(operator_user)
     schedule = Schedule.objects.get(host=host)
     operator.post(reverse("schedules:toggle", args=[schedule.pk]))
     (paused,) = entries_for(Schedule, action=LogEntry.Action.UPDATE)
@@ -136,7 +137,7 @@ def test_logins_logouts_and_failed_logins_are_recorded_with_the_address_never_th
 
 
 @pytest.mark.parametrize(("hops", "expected"), [(0, "127.0.0.1"), (1, "203.0.113.9"), (2, "198.51.100.7")])
-def test_the_address_comes_from_the_trusted_proxies_only(settings, hops: int, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_address_comes_from_the_trusted_proxies_only(settings, hops: int, expected: str) -> None:
     settings.DOCKERBENCH_TRUSTED_PROXIES = hops
     client = persona_client("operator")
     # The client forged the first entry; the proxies appended the rest (the outermost last).
@@ -146,10 +147,11 @@ def test_the_address_comes_from_the_trusted_proxies_only(settings, hops: int, ex
     assert created.remote_addr == expected
 
 
-def test_the_trail_filters_by_user_object_action_and_date_and_pages(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_trail_filters_by_user_object_action_and_date_and_pages(settings) -> None:
     operator_user = make_user("operator")
+    assert operator_user is not None
     operator = Client()
-    operator.force_login(operator_user)  # type: ignore[arg-type]
+    operator.force_login(operator_user)
     for i in range(55):
         operator.post(reverse("hosts:add"), host_form(name=f"h{i:02d}", tags=""))
     create_host(HOSTILE, "tcp://evil.example.invalid:2376")  # by the system, with a hostile name
@@ -162,12 +164,13 @@ def test_the_trail_filters_by_user_object_action_and_date_and_pages(settings) ->
     assert HOSTILE not in first and "&lt;img src=x onerror=alert(1)&gt;" in first  # escaped
 
     host_type = ContentType.objects.get_for_model(Host)
-    mine = admin.get(url, {"user": operator_user.pk, "kind": host_type.pk, "action": "create"}, headers=HX)
+    filters = {"user": str(operator_user.pk), "kind": str(host_type.pk), "action": "create"}
+    mine = admin.get(url, filters, headers=HX)
     body = mine.content.decode()
     assert mine.status_code == 200 and "<html" not in body and body.lstrip().startswith('<div id="trail-table"')
     assert body.count("<tr>") == 1 + 50  # header and a full page of the operator's 55 creations
     assert "page 1 of 2" in body and "system" not in body
-    last = admin.get(url, {"user": operator_user.pk, "kind": host_type.pk, "action": "create", "page": 2})
+    last = admin.get(url, {**filters, "page": "2"})
     assert last.content.decode().count("<td>create</td>") == 5
 
     day = (timezone.now() - timedelta(days=10)).date().isoformat()
