@@ -56,6 +56,9 @@ services:
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# The fact script runs under busybox sh, dash and bash alike: POSIX sh only (Debian's shellcheck).
+	shellcheck -s sh dockerbench/collect/facts.sh
+	shellcheck scripts/services.sh .ci/run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -31,7 +31,7 @@ CHROMIUM=/usr/bin/chromium
 
 PACKAGES=(
     docker.io busybox-static openssh-server iproute2 openssl
-    redis-server postgresql chromium poppler-utils docker-compose nginx
+    redis-server postgresql chromium poppler-utils docker-compose nginx shellcheck
 )
 
 say() { printf '==> %s\n' "$*"; }
