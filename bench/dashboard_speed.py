@@ -5,7 +5,8 @@
 Without --url it measures the fleet overview (scans:overview: its first page, its last page, and page 2 of
 the hosts with WARN in section 5) and the host page (scans:host) of the first seeded host, full page and
 htmx partial (HX-Request). Each page is requested once to warm up, then --reps
-times with Django's test client as a logged-in superuser; it prints the median and the worst time and the
+times with Django's test client as a logged-in Viewer (--as superuser: as a superuser, who skips the
+permission query every role member's request makes); it prints the median and the worst time and the
 number of SQL queries of one request. The goal (issue 3) is under 300 ms each with a number of queries that
 does not grow with the fleet; --compare-hosts N repeats the count with only N hosts visible to show that.
 
@@ -84,6 +85,7 @@ def main() -> int:
     parser.add_argument(
         "--compare-hosts", type=int, default=0, help="also count queries with only this many hosts enabled"
     )
+    parser.add_argument("--as", dest="persona", choices=("viewer", "superuser"), default="viewer")
     args = parser.parse_args()
     setup_django(args.database_url)
 
@@ -98,10 +100,17 @@ def main() -> int:
     if hosts == 0:
         print("MISSING: no hosts; seed first: .venv/bin/python bench/seed_fleet.py")
         return 1
-    user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
-    if not user.is_superuser or not user.is_staff:
-        user.is_superuser = user.is_staff = True
-        user.save()
+    if args.persona == "superuser":
+        user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})
+        if not user.is_superuser or not user.is_staff:
+            user.is_superuser = user.is_staff = True
+            user.save()
+    else:
+        from django.contrib.auth.models import Group
+
+        user, _ = get_user_model().objects.get_or_create(username="bench-viewer")
+        user.groups.set([Group.objects.get(name="Viewers")])
+    print(f"as: {user.get_username()} ({args.persona})")
     client = Client()
     client.force_login(user)
 
