@@ -154,14 +154,15 @@ def remove_orphaned_credentials() -> int:
             if not entry.startswith(CREDENTIALS_PREFIX):
                 continue
             pid_text = entry[len(CREDENTIALS_PREFIX) :].split("-", 1)[0]
-            if not pid_text.isdigit() or _alive(int(pid_text)):
+            if not pid_text.isdigit() or process_alive(int(pid_text)):
                 continue
             shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
             removed += 1
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -41,7 +41,7 @@ from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot
 from hosts.crypto import CredentialUnreadable
 from hosts.models import Host
-from hosts.services import engine_target
+from hosts.services import engine_target, process_alive
 from scans import drift
 from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot
 
@@ -569,7 +569,7 @@ def reap_scans_of_dead_worker(worker: str) -> int:
     mine = Scan.objects.filter(status=Scan.Status.RUNNING, worker=_text(worker, _field_length(Scan, "worker")))
     recovered = 0
     for scan in mine.only("pk", "worker", "worker_pid", "attempts", "heartbeat"):
-        if scan.worker_pid and _pid_alive(scan.worker_pid):
+        if scan.worker_pid and process_alive(scan.worker_pid):
             continue
         recovered += _recover(scan, reason=f"its worker ({_holder(scan)}) was restarted") != "raced"
     return recovered
@@ -577,16 +577,6 @@ def reap_scans_of_dead_worker(worker: str) -> int:
 
 def _holder(scan: Scan) -> str:
     return f"{scan.worker or 'unknown'}, pid {scan.worker_pid or '?'}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _recover(scan: Scan, *, reason: str) -> str:
