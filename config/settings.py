@@ -174,7 +174,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scans:overview"
 
-# -- HTTPS, cookies and the proxy in front (see the README's deployment section) ----------------------------
+# -- HTTPS, cookies and the proxy in front (docs/deployment.md has the production values) -------------------
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -230,6 +230,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("DOCKERBENCH_LOGIN_LOCKOUT_MINUTES
 # The account is locked (from anywhere) and the address is locked (for any account).
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# Every attempt while locked, even with the right password, starts the cool-off again (axes' default, stated
+# here because docs/deployment.md says so): whoever keeps guessing stays locked out.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_CLIENT_IP_CALLABLE = "core.audit.client_ip"
