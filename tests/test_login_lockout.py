@@ -45,15 +45,15 @@ def fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def _log_in(client: Client, username: str, password: str, **headers: str):  # type: ignore[no-untyped-def]
+def _log_in(client: Client, username: str, password: str, **headers: str) -> Any:
     return client.post(LOGIN, {"username": username, "password": password}, headers=headers)
 
 
-def _logged_in(response) -> bool:  # type: ignore[no-untyped-def]
+def _logged_in(response: Any) -> bool:
     return response.status_code == 302 and "_auth_user_id" in response.wsgi_request.session
 
 
-def _lock(client: Client, username: str, **headers: str):  # type: ignore[no-untyped-def]
+def _lock(client: Client, username: str, **headers: str) -> Any:
     """Fail the login as often as the limit allows; the last failure is the one that locks (429)."""
     limit = django_settings.AXES_FAILURE_LIMIT
     for attempt in range(1, limit):
@@ -284,7 +284,9 @@ def test_setup_dashboard_refuses_a_weak_admin_password(
     assert not get_user_model().objects.filter(is_superuser=True).exists()
 
 
-def test_setup_dashboard_accepts_a_strong_admin_password(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_setup_dashboard_accepts_a_strong_admin_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     strong = "correct-horse-battery-staple-42"  # noqa: S105 - a throwaway password in the test database
     monkeypatch.setenv("DOCKERBENCH_ADMIN_PASSWORD", strong)
 

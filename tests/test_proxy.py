@@ -359,7 +359,7 @@ def test_the_proxy_ssl_header_is_what_lets_a_login_through_csrf(
 ) -> None:
     # No SSL redirect (it would loop, above) and no trusted origin (it would hide the mismatch): the one
     # difference between the two runs is DJANGO_SECURE_PROXY_SSL_HEADER.
-    without = ("DJANGO_SECURE_SSL_REDIRECT", "DJANGO_CSRF_TRUSTED_ORIGINS")
+    without: tuple[str, ...] = ("DJANGO_SECURE_SSL_REDIRECT", "DJANGO_CSRF_TRUSTED_ORIGINS")
     if not with_header:
         without += ("DJANGO_SECURE_PROXY_SSL_HEADER",)
     make_user("operator")

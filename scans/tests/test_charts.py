@@ -19,7 +19,8 @@ def _parse(svg: str) -> ET.Element:
 def _points(root: ET.Element) -> list[tuple[float, float]]:
     line = root.find("svg:polyline", NS)
     assert line is not None
-    return [tuple(float(n) for n in p.split(",")) for p in line.get("points", "").split()]
+    pairs = [point.split(",") for point in line.get("points", "").split()]
+    return [(float(x), float(y)) for x, y in pairs]
 
 
 def test_sparkline_is_valid_svg_and_maps_scores_to_heights() -> None:
@@ -60,7 +61,8 @@ def test_score_history_has_axes_dated_ticks_and_a_point_per_scan() -> None:
     assert len([t for t in texts if t and t.startswith("2026-")]) == 6  # at most six date ticks
     circles = root.findall("svg:circle", NS)
     assert len(circles) == 8
-    assert circles[0].find("svg:title", NS).text == "2026-01-01: 20"
+    title = circles[0].find("svg:title", NS)
+    assert title is not None and title.text == "2026-01-01: 20"
     points = _points(root)
     # Left 36, right 12, top 10, bottom 28: x from 36 to 628, score 100 at y=10 and 0 at y=172.
     assert points[0] == (36.0, round(10 + 162 * 0.8, 2))
