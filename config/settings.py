@@ -278,6 +278,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # django-axes logs every login at INFO; the audit trail has them already (with who and from where).
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # dockerbench itself.

@@ -24,10 +24,11 @@ from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db.models import F
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from core.middleware import IdleTimeoutMiddleware
-from tests.personas import PASSWORD, make_user
+from tests.personas import PASSWORD, make_user, persona_client
 from tests.workers import database_url
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +80,7 @@ def test_repeated_failures_lock_the_account_and_the_address() -> None:
     assert "registration/locked_out.html" in [t.name for t in locked.templates]
     assert "<h1>Too many failed logins</h1>" in page
     assert "are locked for a while after repeated failures" in page and "manage.py axes_reset" in page
+    assert "wait\n  15 minutes and try again" in page  # a duration people read, not ISO 8601's PT15M
     # The right password does not help while locked: it is not even checked.
     assert _log_in(here, "operator", PASSWORD).status_code == 429
     # The account is locked from everywhere, and the address for every account.
@@ -376,3 +378,33 @@ def test_a_session_renewed_moments_ago_is_not_written_again(idle: tuple[int, int
 
     after = Session.objects.get(session_key=key)
     assert (after.session_data, after.expire_date) == (before.session_data, before.expire_date)
+
+
+# -- Our own pages for the rest of the account flow ---------------------------------------------------------
+
+
+def test_the_password_change_pages_are_ours_and_work() -> None:
+    client = persona_client("viewer")
+    page = client.get(reverse("password_change"))
+    assert page.status_code == 200
+    assert "registration/password_change_form.html" in [t.name for t in page.templates]
+    assert "base.html" in [t.name for t in page.templates] and "admin/base.html" not in [t.name for t in page.templates]
+    done = client.post(
+        reverse("password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "another-long-password-42",
+            "new_password2": "another-long-password-42",
+        },
+        follow=True,
+    )
+    assert "Password changed" in done.content.decode()
+
+
+def test_a_refused_form_gets_our_csrf_page_without_inline_style() -> None:
+    strict = Client(enforce_csrf_checks=True)
+    response = strict.post(reverse("login"), {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "This form could not be sent" in body
+    assert "<style" not in body and "style=" not in body

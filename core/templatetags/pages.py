@@ -20,3 +20,17 @@ def query(context: Any, **changes: Any) -> str:
             params[key] = value
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def duration_words(value: Any) -> str:
+    """A timedelta as people say it: "15 minutes", "1 hour 30 minutes", "45 seconds"."""
+    seconds = int(getattr(value, "total_seconds", lambda: 0)())
+    hours, rest = divmod(max(seconds, 0), 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        f"{n} {unit}{'' if n == 1 else 's'}"
+        for n, unit in ((hours, "hour"), (minutes, "minute"), (seconds, "second"))
+        if n
+    ]
+    return " ".join(parts) or "a moment"
