@@ -13,6 +13,7 @@ from django.utils import timezone
 from dockerbench.results import ObjectRef, Result, Status
 from dockerbench.runner import select
 from dockerbench.snapshot import ContainerSnapshot, DiffEntry, HostSnapshot
+from hosts.crypto import Sealed
 from hosts.models import Host
 from hosts.services import create_host
 from scans import services
@@ -153,6 +154,16 @@ def test_an_unreachable_engine_fails_the_scan_with_the_engines_message() -> None
     assert "/nonexistent/docker.sock" in scan.error
     assert scan.finished is not None
     assert services.start_scan(host, trigger=Scan.Trigger.USER).pk != scan.pk  # nothing left stuck
+
+
+def test_a_host_whose_credential_is_unreadable_fails_its_scan_with_that_reason(local_host: Host) -> None:
+    host = create_host("tls", "tcp://127.0.0.1:9", tls_client_cert="CERT", tls_client_key="KEY")
+    Host.objects.filter(pk=host.pk).update(tls_client_key=Sealed("gAAAAAB-not-for-this-key"))
+    scan = services.run_scan(services.start_scan(host, trigger=Scan.Trigger.USER).pk, worker="w")
+    assert scan is not None and scan.status == Scan.Status.FAILED
+    assert scan.error == "a credential of this host is unreadable (the encryption key changed?): enter it again"
+    other = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
+    assert other is not None and other.status == Scan.Status.SUCCEEDED  # every other host works
 
 
 def test_nul_and_lone_surrogates_from_a_host_are_stored_escaped_not_lost(local_host: Host) -> None:
