@@ -13,7 +13,7 @@ from tests.workers import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
 
-def test_test_connection_is_run_by_the_worker_and_the_page_polls_until_it_answers(  # type: ignore[no-untyped-def]
+def test_test_connection_is_run_by_the_worker_and_the_page_polls_until_it_answers(
     start_worker, docker_url: str
 ) -> None:
     worker = start_worker()
