@@ -198,6 +198,8 @@ if _proxy_header:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
 # Origins a form may be posted from, scheme included: https://dash.example.com (behind a proxy, the public one).
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Our page for a refused form, with Django's reason ("Origin checking failed ..."): it says what to fix.
+CSRF_FAILURE_VIEW = "core.views.csrf_failure"
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT")
 # The health check answers plain HTTP too, for a load balancer probing the backend directly.
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]

@@ -36,6 +36,11 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok\n", content_type="text/plain")
 
 
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: our page, with Django's reason (what to fix behind a proxy: the trusted origins)."""
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler403: the "no access" page for an account in no role, else which permission is missing."""
     no_role = isinstance(exception, NoRole) or not has_role(request.user)
