@@ -266,7 +266,7 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     # No server needed: messages are files under var/celery/, shared by a worker and beat on this machine.
-    CELERY_BROKER_DIR = VAR_DIR / "celery"
+    CELERY_BROKER_DIR = Path(os.environ.get("DOCKERBENCH_BROKER_DIR") or VAR_DIR / "celery")
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_BROKER_DIR / "queue"),

@@ -3,9 +3,8 @@
 A killed worker is restarted under the same name while the web keeps answering; a worker that cannot start is
 given up after a few tries and takes the dashboard down with a message; SIGTERM leaves no process behind.
 
-Each dashboard gets its own SQLite database and its own broker folder, so a developer's var/ (database, queued
-messages, a `make run` in progress) is never read or touched. The broker folder is CELERY_BROKER_DIR, which no
-environment variable sets: a settings module written for the test star-imports config.settings and moves only it.
+Each dashboard gets its own SQLite database and its own broker folder (DOCKERBENCH_BROKER_DIR), so a
+developer's var/ (database, queued messages, a `make run` in progress) is never read or touched.
 """
 
 from __future__ import annotations
@@ -32,26 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 READY = re.compile(r"^worker \| .*celery@\S+ ready\.$", re.MULTILINE)
 
-SETTINGS_MODULE = """
-from pathlib import Path
-
-from config.settings import *  # noqa: F403
-
-CELERY_BROKER_DIR = Path({broker!r})
-CELERY_BROKER_TRANSPORT_OPTIONS = {{
-    **CELERY_BROKER_TRANSPORT_OPTIONS,  # noqa: F405
-    "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
-    "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
-    "control_folder": str(CELERY_BROKER_DIR / "control"),
-}}
-"""
-
 
 def _environment(folder: Path, database: Path) -> dict[str, str]:
     if not Path("/proc/self/stat").exists():
         pytest.fail("these tests follow the dashboard's processes through /proc, which is not mounted", pytrace=False)
-    (folder / "dashboard_test_settings.py").write_text(SETTINGS_MODULE.format(broker=str(folder / "celery")))
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DJANGO_DEBUG", "PYTHONPATH"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DJANGO_DEBUG"}}
     for name in ("DJANGO_SECRET_KEY", "DOCKERBENCH_ENCRYPTION_KEY"):  # pytest-env's throwaway values
         if not env.get(name):
             pytest.fail(
@@ -60,8 +44,8 @@ def _environment(folder: Path, database: Path) -> dict[str, str]:
     env.update(
         DATABASE_URL=f"sqlite:///{database}",  # an absolute path: sqlite:////tmp/...
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="dashboard_test_settings",
-        PYTHONPATH=str(folder),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DOCKERBENCH_BROKER_DIR=str(folder / "celery"),
     )
     return env
 
