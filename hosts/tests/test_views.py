@@ -437,3 +437,21 @@ def test_the_admin_neither_shows_nor_takes_credentials(host: Host) -> None:
     response = admin.post(reverse("admin:hosts_host_change", args=[host.pk]), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Host.objects.get(pk=host.pk).tls_client_key.reveal() == SECRETS["tls_client_key"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("url", "tcp://[::1", "An IPv6 address goes in square brackets, both of them"),
+        ("url", "tcp://h:99999", "The port must be a number from 1 to 65535."),
+        ("url", "ssh://ops:hunter2@h", "Do not put a password in the URL"),
+        ("ssh_facts_url", "ops@h:0", "The port must be a number from 1 to 65535."),
+    ],
+)
+def test_a_host_url_the_engine_cannot_use_is_a_form_error_never_a_saved_host(
+    field: str, value: str, message: str
+) -> None:
+    response = persona_client("operator").post(reverse("hosts:add"), form_data(**{field: value}), headers=HX)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Host.objects.exists()
