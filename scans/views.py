@@ -83,11 +83,11 @@ def host_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require(Perm.VIEW_FINDINGS)
 @require_GET
 def scan_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    scan = get_for_user(request.user, Perm.VIEW_FINDINGS, Scan.objects.only("pk", "host_id", "status"), pk=pk)
+    scan = get_for_user(request.user, Perm.VIEW_FINDINGS, Scan, pk=pk)
     if not scan.is_finished:
         return redirect("scans:scan-progress", pk=scan.pk)
     host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=scan.host_id)
-    return _host_page(request, host, Scan.objects.get(pk=scan.pk))
+    return _host_page(request, host, scan)
 
 
 @require(Perm.RUN_SCAN)
