@@ -245,7 +245,10 @@ def test_the_reaper_requeues_a_scan_whose_worker_stopped_beating_then_fails_it(
 
 
 def test_a_queued_scan_whose_message_was_lost_is_sent_again_and_never_blocks(
-    local_host: Host, settings, celery_queue: str
+    local_host: Host,
+    settings,
+    celery_queue: str,
+    django_capture_on_commit_callbacks,
 ) -> None:
     settings.DOCKERBENCH_QUEUED_RESEND_SECONDS = 60
     lost = services.start_scan(local_host, trigger=Scan.Trigger.SCHEDULE)  # on_commit never runs here: lost
@@ -259,8 +262,10 @@ def test_a_queued_scan_whose_message_was_lost_is_sent_again_and_never_blocks(
 
     # "Scan now" on a host whose queued scan waits too long sends it again rather than wait on it.
     Scan.objects.filter(pk=lost.pk).update(sent_at=timezone.now() - timedelta(seconds=61))
-    again = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = services.start_scan(local_host, trigger=Scan.Trigger.USER)
     assert again.pk == lost.pk
+    assert Scan.objects.get(pk=lost.pk).sends == 2  # sent again, by "Scan now"
 
 
 def test_a_queued_scan_nobody_took_for_a_day_fails(local_host: Host) -> None:
