@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 
@@ -78,10 +79,6 @@ class Host(models.Model):
         return self.url.split("://", 1)[0]
 
     @property
-    def uses_tls(self) -> bool:
-        return self.scheme == "tcp" and bool(self.tls_ca_cert or self.tls_client_cert)
-
-    @property
     def uses_ssh(self) -> bool:
         """Whether reaching this host involves SSH: an ssh:// engine, or host facts gathered over SSH."""
         return self.scheme == "ssh" or self.facts_method == self.Facts.SSH or bool(self.ssh_facts_url)
@@ -141,3 +138,8 @@ class ConnectionTest(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.OK, self.Status.FAILED)
+
+
+# The audit trail: a credential shows as set, changed or cleared, never any of its text (core.audit.hide_secret).
+auditlog.register(Host, mask_fields=list(CREDENTIAL_FIELDS), m2m_fields={"tags"})
+auditlog.register(Tag)

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class SchedulesConfig(AppConfig):
@@ -7,17 +8,15 @@ class SchedulesConfig(AppConfig):
     name = "schedules"
 
     def ready(self) -> None:
-        from auditlog.registry import auditlog
-        from django.db.models.signals import post_delete, post_save
-
+        # The services import models, which the app registry allows only now: Django's idiom for receivers.
         from schedules import services
-        from schedules.models import Schedule
 
-        auditlog.register(Schedule, exclude_fields=["periodic_task"])
         # Workflows that start in the apps below: every new host gets its nightly scan, whoever made it (the
         # host form, the admin, setup_dashboard), and a schedule's beat task goes with it however the schedule
         # goes (deleted alone, or with its host or tag).
         # "hosts.Host" by name: Django resolves a model signal's sender lazily, and no app imports another in a
         # function.
         post_save.connect(services.host_saved, sender="hosts.Host", dispatch_uid="schedules.host_saved")
-        post_delete.connect(services.schedule_deleted, sender=Schedule, dispatch_uid="schedules.schedule_deleted")
+        post_delete.connect(
+            services.schedule_deleted, sender="schedules.Schedule", dispatch_uid="schedules.schedule_deleted"
+        )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from auditlog.registry import auditlog
 from django.db import models
 from django.db.models import Q
 
@@ -48,3 +49,6 @@ class Schedule(models.Model):
         if self.host_id is not None:
             return hosts.filter(pk=self.host_id)
         return hosts.filter(tags=self.tag_id)
+
+
+auditlog.register(Schedule, exclude_fields=["periodic_task"])
