@@ -27,6 +27,8 @@ app.conf.beat_schedule = {
     "reap-stale-scans": {"task": "scans.tasks.reap_stale_scans", "schedule": 30.0},
     "prune-snapshots": {"task": "scans.tasks.prune_snapshots", "schedule": crontab(hour="3", minute="30")},
     "hosts-housekeeping": {"task": "hosts.tasks.housekeeping", "schedule": 300.0},
+    # Waivers expire at the start of their day (UTC): checked every quarter of an hour.
+    "apply-waivers": {"task": "scans.tasks.apply_waivers", "schedule": 900.0},
 }
 
 

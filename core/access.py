@@ -38,6 +38,9 @@ class Perm(StrEnum):
     VIEW_FINDINGS = "scans.view_findings"
     RUN_SCAN = "scans.run_scan"
     CANCEL_SCAN = "scans.cancel_scan"
+    VIEW_WAIVER = "scans.view_waiver"
+    ADD_WAIVER = "scans.add_waiver"
+    CHANGE_WAIVER = "scans.change_waiver"  # edit and revoke
     VIEW_SCHEDULE = "schedules.view_schedule"
     ADD_SCHEDULE = "schedules.add_schedule"
     CHANGE_SCHEDULE = "schedules.change_schedule"

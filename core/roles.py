@@ -24,6 +24,7 @@ VIEWER_PERMS = frozenset(
         "hosts.view_tag",
         Perm.VIEW_SCAN,
         Perm.VIEW_FINDINGS,
+        Perm.VIEW_WAIVER,
         Perm.VIEW_SCHEDULE,
     }
 )
@@ -36,6 +37,8 @@ OPERATOR_PERMS = VIEWER_PERMS | {
     "hosts.delete_tag",
     Perm.RUN_SCAN,
     Perm.CANCEL_SCAN,
+    Perm.ADD_WAIVER,
+    Perm.CHANGE_WAIVER,
     Perm.ADD_SCHEDULE,
     Perm.CHANGE_SCHEDULE,
     Perm.DELETE_SCHEDULE,

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
 import zlib
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from dockerbench.catalog import SECTIONS
-from hosts.models import Host
+from hosts.models import Host, Tag
 
 
 def warn_sections_of(summary: object) -> str:
@@ -21,6 +23,7 @@ def warn_sections_of(summary: object) -> str:
     sections = summary.get("sections") if isinstance(summary, dict) else None
     if not isinstance(sections, dict):
         return ""
+    waived = waived_sections_of(summary)
     keys = []
     for key in SECTIONS:
         counts = sections.get(key)
@@ -28,9 +31,22 @@ def warn_sections_of(summary: object) -> str:
             warn = int(counts.get("WARN") or 0) if isinstance(counts, dict) else 0
         except (TypeError, ValueError):
             warn = 0
-        if warn > 0:
+        if warn - waived.get(key, 0) > 0:
             keys.append(key)
     return f",{','.join(keys)}," if keys else ""
+
+
+def waived_sections_of(summary: object) -> dict[str, int]:
+    """WARN checks per section whose every WARN finding is waived (summary["waived"]["sections"])."""
+    waived = summary.get("waived") if isinstance(summary, dict) else None
+    sections = waived.get("sections") if isinstance(waived, dict) else None
+    out: dict[str, int] = {}
+    for key, n in (sections or {}).items() if isinstance(sections, dict) else ():
+        try:
+            out[str(key)] = int(n)
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 class Scan(models.Model):
@@ -82,6 +98,11 @@ class Scan(models.Model):
     warn_count = models.PositiveIntegerField(default=0)
     # Derived from summary by save(), for the fleet overview's section filter: see warn_sections_of.
     warn_sections = models.CharField(max_length=32, blank=True, default="", editable=False)
+    # The same with the waivers in force (scans.waivers keeps them in step for each host's latest scan; an
+    # older scan keeps what applied when it was the latest): the score with waived checks left out of the
+    # judged ones, and how many WARN checks had every WARN finding waived.
+    waived_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    waived_checks = models.PositiveIntegerField(default=0)
     engine_version = models.CharField(max_length=32, blank=True)
 
     class Meta:
@@ -109,6 +130,10 @@ class Scan(models.Model):
         if update_fields is not None and "summary" in update_fields and "warn_sections" not in update_fields:
             kwargs["update_fields"] = [*update_fields, "warn_sections"]
         super().save(*args, **kwargs)
+
+    def reported(self) -> models.QuerySet[Sighting]:
+        """Everything this scan reported, one row per check and object (Sighting.at)."""
+        return Sighting.at(self)
 
     @property
     def is_finished(self) -> bool:
@@ -161,19 +186,80 @@ class ScanSnapshot(models.Model):
         return zlib.decompress(bytes(self.data)).decode("utf-8", "surrogatepass")
 
 
-class CheckResult(models.Model):
-    """One row per scan, check and offending object (or the host as a whole), with its evidence."""
+class Status(models.TextChoices):
+    """What one check said about one object in one scan (dockerbench.results.Status)."""
 
-    class Status(models.TextChoices):
-        PASS = "PASS", "Pass"  # noqa: S105 - a status, not a password
-        WARN = "WARN", "Warn"
-        INFO = "INFO", "Info"
-        NOTE = "NOTE", "Note"
-        SKIP = "SKIP", "Skip"
-        ERROR = "ERROR", "Error"
+    PASS = "PASS", "Pass"  # noqa: S105 - a status, not a password
+    WARN = "WARN", "Warn"
+    INFO = "INFO", "Info"
+    NOTE = "NOTE", "Note"
+    SKIP = "SKIP", "Skip"
+    ERROR = "ERROR", "Error"
 
-    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="results")
-    seq = models.PositiveIntegerField()  # position in the engine's output, for a stable order
+
+class Finding(models.Model):
+    """One (host, check, object) across scans: its identity, and the life of the problem it names.
+
+    The identity is ``object_key`` (scans.tracking.object_key): a container's name, an image's repo:tag (its id
+    when untagged), a file's path, a setting's value; "" for a verdict on the host as a whole. A container
+    recreated with the same name is the same finding. What each scan reported is in Sighting; each stretch of
+    time the finding was open (WARN) is an Episode.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", "Open"  # the latest scan that judged it said WARN
+        FIXED = "fixed", "Fixed"  # it was WARN; a later successful scan no longer reported it as WARN
+        CLEAN = "clean", "Never WARN"  # a PASS, INFO, NOTE, SKIP or ERROR that never was a problem
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="findings")
+    check_id = models.CharField(max_length=16)
+    section = models.CharField(max_length=2)
+    object_kind = models.CharField(max_length=32, blank=True)
+    object_key = models.CharField(max_length=512, blank=True)
+    # The latest sighting's status and names, for lists that do not read the sightings.
+    status = models.CharField(max_length=8, choices=Status.choices)
+    object_name = models.CharField(max_length=512, blank=True)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.CLEAN)
+    first_seen = models.DateTimeField()  # the first scan that reported it, whatever it said
+    last_seen = models.DateTimeField()  # the latest scan that reported it
+    opened = models.DateTimeField(null=True, blank=True)  # when the current (or last) episode began
+    fixed = models.DateTimeField(null=True, blank=True)  # when the last episode ended; None while open
+    reopened = models.PositiveIntegerField(default=0)  # episodes after the first
+    # The active waiver that covers it (scans.waivers keeps this in step), None when none does.
+    waiver = models.ForeignKey("Waiver", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["host", "check_id", "object_kind", "object_key"], name="finding_identity")
+        ]
+        indexes = [
+            models.Index(fields=["state", "check_id"], name="finding_state_check"),
+            models.Index(fields=["host", "state"], name="finding_host_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.check_id} {self.object_kind} {self.object_key or '(host)'} on host #{self.host_id}"
+
+    @property
+    def waived(self) -> bool:
+        return self.state == self.State.OPEN and self.waiver_id is not None
+
+
+class Sighting(models.Model):
+    """What scans reported about a finding, unchanged, from scan ``since`` up to (not including) ``until``.
+
+    Scan ids grow with time and a host runs one scan at a time, so "what scan S reported" is the host's
+    sightings with since <= S < until (until None: still reported by the host's latest scan). A new row is
+    written only when what is reported changes (status, message, evidence, names) or after a gap; a nightly
+    scan that sees the same thing writes nothing here. Scan ids are plain numbers, not foreign keys: a
+    sighting outlives nothing (the host's deletion cascades), and ``until`` may name a scan not yet made.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="sightings")
+    since = models.PositiveBigIntegerField()
+    until = models.PositiveBigIntegerField(null=True, blank=True)
+    seq = models.PositiveIntegerField()  # position in the engine's output of scan ``since``, for a stable order
     check_id = models.CharField(max_length=16)
     section = models.CharField(max_length=2)
     status = models.CharField(max_length=8, choices=Status.choices)
@@ -184,15 +270,55 @@ class CheckResult(models.Model):
     evidence = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        ordering = ["scan", "seq"]
-        constraints = [models.UniqueConstraint(fields=["scan", "seq"], name="checkresult_scan_seq")]
+        ordering = ["seq"]
         indexes = [
-            models.Index(fields=["scan", "check_id"], name="checkresult_scan_check"),
-            models.Index(fields=["check_id", "status"], name="checkresult_check_status"),
+            models.Index(fields=["host", "since"], name="sighting_host_since"),
+            models.Index(fields=["host", "check_id"], name="sighting_current", condition=Q(until__isnull=True)),
+            models.Index(fields=["finding", "since"], name="sighting_finding_since"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.check_id} {self.status} {self.object_name}"
+        return f"{self.check_id} {self.status} {self.object_name} (scans {self.since}..{self.until or ''})"
+
+    @staticmethod
+    def at(scan: Scan) -> models.QuerySet[Sighting]:
+        """Everything ``scan`` reported (nothing for a scan without results: queued, failed, cancelled)."""
+        return Sighting.objects.filter(host_id=scan.host_id, since__lte=scan.pk).filter(
+            Q(until__isnull=True) | Q(until__gt=scan.pk)
+        )
+
+
+class Episode(models.Model):
+    """One stretch of time a finding was open: from the scan that reported it WARN to the one that saw it fixed.
+
+    Open at scan S: opened_scan <= S < fixed_scan (fixed_scan None: still open). Time to remediate is
+    fixed - opened. host and section are the finding's, copied so the remediation statistics read one table.
+    """
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="episodes")
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    section = models.CharField(max_length=2)
+    opened_scan = models.PositiveBigIntegerField()
+    opened = models.DateTimeField()
+    fixed_scan = models.PositiveBigIntegerField(null=True, blank=True)
+    fixed = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened"]
+        indexes = [
+            models.Index(fields=["host", "opened_scan"], name="episode_host_opened"),
+            models.Index(fields=["fixed"], name="episode_fixed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"episode of finding #{self.finding_id} from scan {self.opened_scan} to {self.fixed_scan or 'now'}"
+
+    @staticmethod
+    def open_at(scan: Scan) -> models.QuerySet[Episode]:
+        """The episodes open on the host at ``scan``: what was open there then."""
+        return Episode.objects.filter(host_id=scan.host_id, opened_scan__lte=scan.pk).filter(
+            Q(fixed_scan__isnull=True) | Q(fixed_scan__gt=scan.pk)
+        )
 
 
 class DiffSnapshot(models.Model):
@@ -221,3 +347,81 @@ class DiffSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.container_name} in scan #{self.scan_id}"
+
+
+class Waiver(models.Model):
+    """An accepted risk: one check, everywhere, on hosts with a tag, on one host, or on some objects of one host.
+
+    Waived findings stay visible as WAIVED with their waiver; they count neither in the score nor in the WARN
+    totals. A waiver applies until the start of its expiry day (UTC) or until it is revoked, to the findings
+    in its scope at that time and to those that appear later. scans.waivers keeps Finding.waiver in step.
+    """
+
+    check_id = models.CharField(max_length=16)
+    host = models.ForeignKey(Host, null=True, blank=True, on_delete=models.CASCADE, related_name="waivers")
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE, related_name="waivers")
+    # fnmatch pattern on Finding.object_key ("legacy-*"), with a host only; "" for every object.
+    object_pattern = models.CharField(max_length=512, blank=True)
+    reason = models.TextField()
+    owner = models.CharField(max_length=200)
+    ticket = models.URLField(max_length=500, blank=True)
+    expires = models.DateField()
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["expires", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(host__isnull=True) | Q(tag__isnull=True), name="waiver_host_or_tag"),
+            models.CheckConstraint(
+                condition=Q(object_pattern="") | Q(host__isnull=False), name="waiver_object_needs_host"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"waiver #{self.pk}: {self.check_id} {self.scope_text}"
+
+    @property
+    def scope_text(self) -> str:
+        if self.object_pattern:
+            return f"objects matching {self.object_pattern!r} on {self.host}"
+        if self.host_id is not None:
+            return f"on {self.host}"
+        if self.tag_id is not None:
+            return f"on hosts tagged {self.tag}"
+        return "on every host"
+
+    def is_active(self, today: date | None = None) -> bool:
+        today = today or timezone.now().date()
+        return self.revoked is None and self.expires > today
+
+    @property
+    def specificity(self) -> int:
+        """When several waivers cover a finding, the most specific one is shown: object > host > tag > all."""
+        return 3 if self.object_pattern else 2 if self.host_id else 1 if self.tag_id else 0
+
+
+class WaiverPolicy(models.Model):
+    """The Admin's limit on how far ahead a waiver may expire (one row, pk 1)."""
+
+    max_days = models.PositiveIntegerField(default=365, help_text="The longest a waiver may run, in days.")
+
+    class Meta:
+        verbose_name_plural = "waiver policy"
+
+    def __str__(self) -> str:
+        return f"waivers expire within {self.max_days} days"
+
+    @classmethod
+    def current(cls) -> WaiverPolicy:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+auditlog.register(Waiver)
+auditlog.register(WaiverPolicy)

@@ -12,25 +12,29 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from dockerbench import catalog, risk
 from dockerbench.catalog import BY_ID, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
 from hosts.models import Host, Tag
 from scans import charts
-from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
+from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting, waived_sections_of
 
 # Scans that carry a score: finished, with results (a failed scan has none).
 SCORED_STATUSES = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
 SPARKLINE_SCANS = 30
 HISTORY_SCANS = 400  # a year of nightly scans and a few more
+ALL_BY_ID: dict[str, Recommendation] = getattr(catalog, "ALL_BY_ID", BY_ID)
+ALL_SECTIONS: dict[str, str] = {**SECTIONS, **getattr(catalog, "EXTRA_SECTIONS", {})}
 HOSTS_PER_PAGE = 50
 SCANS_PER_PAGE = 20
 OBJECTS_PER_GROUP = 25  # rows shown per check and status; the page links to the rest
@@ -38,7 +42,9 @@ OBJECTS_OF_ONE_CHECK = 2000  # rows shown per status when the page is about one 
 CHANGES_SHOWN = 1000  # diff lines shown per container
 
 # When a check has several results, the one a reader must see first (dockerbench.report.check_status).
-STATUS_PRECEDENCE = ("WARN", "ERROR", "SKIP", "NOTE", "INFO", "PASS")
+# WAIVED: a WARN check whose every WARN finding is covered by an active waiver (latest scans only).
+STATUS_PRECEDENCE = ("WARN", "WAIVED", "ERROR", "SKIP", "NOTE", "INFO", "PASS")
+WAIVED = "WAIVED"
 _CATALOG_ORDER = {rec.id: i for i, rec in enumerate(RECOMMENDATIONS)}
 
 
@@ -52,7 +58,7 @@ def verdict(statuses: Iterable[str]) -> str:
     return next((s for s in STATUS_PRECEDENCE if s in present), "ERROR")
 
 
-def _check_sort_key(check_id: str) -> tuple[int, tuple[int, ...], str]:
+def check_sort_key(check_id: str) -> tuple[int, tuple[int, ...], str]:
     if check_id in _CATALOG_ORDER:
         return (_CATALOG_ORDER[check_id], (), "")
     numbers = tuple(int(n) for n in re.findall(r"\d+", check_id))
@@ -67,16 +73,29 @@ def _ranked(qs: QuerySet, partition: list[str], order: list, limit: int) -> Quer
 
 
 def _section_warns(scan: Scan | None) -> dict[str, int]:
-    """WARN checks per section, from the scan's summary ({"sections": {"5": {"WARN": 3, ...}}})."""
+    """WARN checks per section, from the scan's summary ({"sections": {"5": {"WARN": 3, ...}}}), without the
+    checks whose every WARN finding is waived."""
     if scan is None or scan.status not in SCORED_STATUSES:
         return {}
-    sections = (scan.summary or {}).get("sections") or {}
-    return {key: int((sections.get(key) or {}).get("WARN", 0)) for key in SECTIONS}
+    summary = scan.summary or {}
+    sections = summary.get("sections") or {}
+    waived = waived_sections_of(summary)
+    return {key: int((sections.get(key) or {}).get("WARN", 0)) - waived.get(key, 0) for key in SECTIONS}
 
 
-def _object_key(check_id: str, kind: str, name: str, object_id: str) -> tuple[str, str, str]:
-    # By name where there is one: a container recreated from the same spec is the same finding.
-    return (check_id, kind, name or object_id)
+def _news(scan: Scan | None, section: str) -> tuple[int | None, int | None]:
+    """WARN findings opened and fixed by the scan (summary["news"]); None when it had no scan before it."""
+    news = (scan.summary or {}).get("news") if scan is not None else None
+    if not isinstance(news, dict) or news.get("first", True):
+        return None, None
+
+    def count(key: str) -> int:
+        by_section = news.get(key) or {}
+        if not isinstance(by_section, dict):
+            return 0
+        return int(by_section.get(section, 0)) if section else sum(int(n) for n in by_section.values())
+
+    return count("new"), count("fixed")
 
 
 # -- fleet overview --------------------------------------------------------------------------------
@@ -141,7 +160,7 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
 
     Queries: the number of matching hosts (1) and the page's hosts with their latest scan and newest scan
     status (1), the tags for the filter (1) and, for the hosts on the page only, their tags (1), their last
-    SPARKLINE_SCANS scores (1) and the WARN rows of their latest and previous scans (1). The tag, section
+    SPARKLINE_SCANS scores (1); new and fixed are counted in the latest scan's summary. The tag, section
     and status filters and the pagination run in SQL, so the time does not grow with the fleet either.
     """
     section = section if section in SECTIONS else ""
@@ -171,6 +190,8 @@ def fleet_overview(*, tag: str = "", section: str = "", status: str = "", page: 
             "latest__scan__score",
             "latest__scan__warn_count",
             "latest__scan__summary",
+            "latest__scan__waived_score",
+            "latest__scan__waived_checks",
         )
         .annotate(
             newest_status=newest_status,
@@ -253,32 +274,184 @@ def _add_tags_trends_and_changes(rows: list[HostRow], section: str) -> None:
         # More than SPARKLINE_SCANS when scans share the cut-off instant: those before it in (created, id) drop.
         if len(scans) < SPARKLINE_SCANS and score is not None:
             scans.append((scan_id, score))
-    previous: dict[int, int] = {}  # latest scan id -> the scored scan before it
     for row in rows:
         scans = newest_first.get(row.host.pk, [])
         row.sparkline = charts.sparkline([score for _, score in reversed(scans)])
-        ids = [scan_id for scan_id, _ in scans]
-        latest = row.scan.pk if row.scan is not None else None
-        if latest in ids and ids.index(latest) + 1 < len(ids):
-            previous[latest] = ids[ids.index(latest) + 1]
-    latest_ids = [row.scan.pk for row in rows if row.scan is not None]
-    if not latest_ids:
-        return
-    # Also for hosts with one scan, so the number of queries does not depend on the history's length.
-    warns = CheckResult.objects.filter(
-        scan_id__in=[*latest_ids, *previous.values()], status=CheckResult.Status.WARN
-    ).order_by()  # CheckResult's default order would join Scan for its "-created"
-    if section:
-        warns = warns.filter(section=section)
-    found: dict[int, set[tuple[str, str, str]]] = defaultdict(set)
-    for scan_id, check_id, kind, name, object_id in warns.values_list(
-        "scan_id", "check_id", "object_kind", "object_name", "object_id"
-    ):
-        found[scan_id].add(_object_key(check_id, kind, name, object_id))
-    for row in rows:
-        if row.scan is not None and row.scan.pk in previous:
-            now, before = found[row.scan.pk], found[previous[row.scan.pk]]
-            row.new, row.fixed = len(now - before), len(before - now)
+        row.new, row.fixed = _news(row.scan, section)
+
+
+# -- what to fix first ------------------------------------------------------------------------------
+
+TOP_RISKS = 10
+
+
+@dataclass(frozen=True)
+class Risk:
+    """One open WARN check, ranked: weight x objects x age (dockerbench.risk.rank)."""
+
+    check_id: str
+    rec: Recommendation | None
+    weight: int
+    objects: int  # open, unwaived WARN findings
+    age_days: int  # of the oldest of them
+    rank: float
+    hosts: int = 1
+
+    @property
+    def title(self) -> str:
+        return self.rec.title if self.rec else self.check_id
+
+
+def rank_checks(
+    items: Iterable[tuple[str, int, datetime | None]], *, hosts: dict[str, int] | None = None, limit: int = TOP_RISKS
+) -> list[Risk]:
+    """(check id, open objects, oldest opened) ranked by risk, highest first, at most ``limit``."""
+    now = timezone.now()
+    out = []
+    for check_id, objects, opened in items:
+        if objects <= 0:
+            continue
+        age = max(0, (now - opened).days) if opened is not None else 0
+        weight = risk.weight(check_id)
+        out.append(
+            Risk(
+                check_id=check_id,
+                rec=ALL_BY_ID.get(check_id),
+                weight=weight,
+                objects=objects,
+                age_days=age,
+                rank=risk.rank(weight, objects, age),
+                hosts=(hosts or {}).get(check_id, 1),
+            )
+        )
+    out.sort(key=lambda r: (-r.rank, check_sort_key(r.check_id)))
+    return out[:limit]
+
+
+def top_risks(*, tag: str = "", limit: int = TOP_RISKS) -> list[Risk]:
+    """The fleet's open, unwaived WARN findings grouped by check and ranked (1 query)."""
+    open_findings = Finding.objects.filter(state=Finding.State.OPEN, waiver__isnull=True)
+    if tag:
+        open_findings = open_findings.filter(host__tags__name=tag)
+    grouped = (
+        open_findings.values("check_id")
+        .annotate(objects=Count("id"), hosts=Count("host_id", distinct=True), oldest=Min("opened"))
+        .order_by()
+    )
+    rows = list(grouped)
+    return rank_checks(
+        ((r["check_id"], r["objects"], r["oldest"]) for r in rows),
+        hosts={r["check_id"]: r["hosts"] for r in rows},
+        limit=limit,
+    )
+
+
+# -- ages and time to remediate -------------------------------------------------------------------
+
+REMEDIATION_WINDOWS = (30, 90, 365)
+
+
+@dataclass(frozen=True)
+class RemediationRow:
+    key: str  # a host's name or a section key
+    label: str
+    url: str
+    fixed: int  # episodes fixed in the window
+    mean_days: float | None
+    p90_days: float | None
+    open: int  # findings open now
+    oldest_open_days: int | None
+
+
+def _days(seconds: float) -> float:
+    return round(seconds / 86400, 1)
+
+
+def _p90(values: list[float]) -> float | None:
+    """The 90th percentile, nearest rank (so it is a time that was measured)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, -(-9 * len(ordered) // 10) - 1)]
+
+
+@dataclass
+class Remediation:
+    days: int
+    by_host: list[RemediationRow]
+    by_section: list[RemediationRow]
+    fleet: RemediationRow
+
+
+def _stats(durations: list[float]) -> tuple[float | None, float | None]:
+    if not durations:
+        return None, None
+    return _days(sum(durations) / len(durations)), _days(_p90(durations) or 0)
+
+
+def remediation(*, days: int = 90, tag: str = "") -> Remediation:
+    """Per host and per section: how many findings were fixed in the last ``days`` days, the mean and 90th
+    percentile time from first seen (the episode's opening) to fixed, and what is open now with its oldest
+    age (3 queries, one pass over the window's episodes)."""
+    now = timezone.now()
+    fixed = Episode.objects.filter(fixed__gte=now - timedelta(days=days))
+    open_now = Episode.objects.filter(fixed__isnull=True)
+    hosts = Host.objects.all()
+    if tag:
+        fixed = fixed.filter(host__tags__name=tag)
+        open_now = open_now.filter(host__tags__name=tag)
+        hosts = hosts.filter(tags__name=tag)
+    names = dict(hosts.values_list("pk", "name"))
+    durations: dict[str, dict[str, list[float]]] = {"host": defaultdict(list), "section": defaultdict(list)}
+    everything: list[float] = []
+    for host_id, section, opened, done in fixed.values_list("host_id", "section", "opened", "fixed").order_by():
+        seconds = max(0.0, (done - opened).total_seconds())
+        durations["host"][str(host_id)].append(seconds)
+        durations["section"][section].append(seconds)
+        everything.append(seconds)
+    opened_now: dict[str, dict[str, list[datetime]]] = {"host": defaultdict(list), "section": defaultdict(list)}
+    all_open: list[datetime] = []
+    for host_id, section, opened in open_now.values_list("host_id", "section", "opened").order_by():
+        opened_now["host"][str(host_id)].append(opened)
+        opened_now["section"][section].append(opened)
+        all_open.append(opened)
+
+    def row(kind: str, key: str, label: str, url: str) -> RemediationRow:
+        mean, p90 = _stats(durations[kind].get(key, []))
+        still = opened_now[kind].get(key, [])
+        return RemediationRow(
+            key=key,
+            label=label,
+            url=url,
+            fixed=len(durations[kind].get(key, [])),
+            mean_days=mean,
+            p90_days=p90,
+            open=len(still),
+            oldest_open_days=(now - min(still)).days if still else None,
+        )
+
+    host_keys = sorted(set(durations["host"]) | set(opened_now["host"]), key=lambda k: names.get(int(k), ""))
+    by_host = [
+        row("host", k, names[int(k)], reverse("scans:host", args=[int(k)])) for k in host_keys if int(k) in names
+    ]
+    section_keys = sorted(set(durations["section"]) | set(opened_now["section"]), key=check_sort_key)
+    by_section = [
+        row("section", k, f"{k}. {ALL_SECTIONS.get(k, k)}", reverse("scans:overview") + f"?section={k}&status=warn")
+        for k in section_keys
+    ]
+    mean, p90 = _stats(everything)
+    fleet = RemediationRow(
+        key="",
+        label="the fleet" + (f" (tag {tag})" if tag else ""),
+        url="",
+        fixed=len(everything),
+        mean_days=mean,
+        p90_days=p90,
+        open=len(all_open),
+        oldest_open_days=(now - min(all_open)).days if all_open else None,
+    )
+    by_host.sort(key=lambda r: (-(r.p90_days or 0), r.label))
+    return Remediation(days=days, by_host=by_host, by_section=by_section, fleet=fleet)
 
 
 # -- host page and a scan's findings ---------------------------------------------------------------
@@ -288,9 +461,10 @@ def _add_tags_trends_and_changes(rows: list[HostRow], section: str) -> None:
 class CheckRow:
     check_id: str
     verdict: str
-    counts: dict[str, int]  # results per status
-    results: list[CheckResult]  # at most OBJECTS_PER_GROUP per status, the verdict's status first
+    counts: dict[str, int]  # results per status (WARN without the waived ones, which are WAIVED)
+    results: list[Sighting]  # at most OBJECTS_PER_GROUP per status, the verdict's status first
     rec: Recommendation | None
+    oldest: datetime | None = None  # when the oldest of its open, unwaived WARN findings was opened
 
     @property
     def title(self) -> str:
@@ -317,19 +491,46 @@ class SectionBlock:
         return self.counts.get("WARN", 0)
 
 
-def scan_findings(scan: Scan | None, *, status: str = "", section: str = "", check: str = "") -> list[SectionBlock]:
+def _shown_status(row: Sighting, waivers: bool) -> str:
+    """A WARN row is shown WAIVED when its finding's waiver applies (latest scans only)."""
+    waived = waivers and row.status == "WARN" and row.finding.waiver_id is not None
+    row.shown_status = WAIVED if waived else row.status  # type: ignore[attr-defined]  # for the template
+    return row.shown_status  # type: ignore[attr-defined]
+
+
+def scan_findings(
+    scan: Scan | None, *, current: bool = False, status: str = "", section: str = "", check: str = ""
+) -> list[SectionBlock]:
     """The scan's checks grouped by section, each with its verdict, counts and first results (2 queries).
 
-    ``status`` keeps the checks with that verdict, ``section`` one section and ``check`` one check;
-    the section counts always cover the whole scan.
+    What the scan reported comes from its sightings (Sighting.at). On the host's latest scan, WARN
+    findings covered by an active waiver count as WAIVED (``current``), and a check whose every WARN is waived has the
+    verdict WAIVED; older scans show what they said. ``status`` keeps the checks with that verdict,
+    ``section`` one section and ``check`` one check; the section counts always cover the whole scan.
     """
     if scan is None:
         return []
+    waivers = current  # the host's latest scan: waivers apply to what it reports
+    reported = Sighting.at(scan)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
-    for check_id, result_status, n in (
-        CheckResult.objects.filter(scan=scan).values_list("check_id", "status").annotate(n=Count("id")).order_by()
+    oldest: dict[str, datetime] = {}
+    unwaived = Q(finding__waiver__isnull=True) if waivers else Q()
+    for check_id, result_status, n, waived, opened in (
+        reported.values_list("check_id", "status")
+        .annotate(
+            n=Count("id"),
+            waived=Count("id", filter=Q(finding__waiver__isnull=False, status="WARN")),
+            oldest=Min("finding__opened", filter=Q(status="WARN") & unwaived),
+        )
+        .order_by()
     ):
-        counts[check_id][result_status] = n
+        waived = waived if waivers else 0
+        if opened is not None:
+            oldest[check_id] = opened
+        if n - waived:
+            counts[check_id][result_status] = n - waived
+        if waived:
+            counts[check_id][WAIVED] = counts[check_id].get(WAIVED, 0) + waived
     verdicts = {check_id: verdict(by_status) for check_id, by_status in counts.items()}
     section_counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for check_id, v in verdicts.items():
@@ -341,17 +542,17 @@ def scan_findings(scan: Scan | None, *, status: str = "", section: str = "", che
             for c, v in verdicts.items()
             if (not status or v == status) and (not section or section_of(c) == section) and (not check or c == check)
         ),
-        key=_check_sort_key,
+        key=check_sort_key,
     )
-    results: dict[str, list[CheckResult]] = defaultdict(list)
+    results: dict[str, list[Sighting]] = defaultdict(list)
     if wanted:
         rows = _ranked(
-            CheckResult.objects.filter(scan=scan, check_id__in=wanted),
+            reported.filter(check_id__in=wanted).select_related("finding__waiver"),
             ["check_id", "status"],
             [F("seq").asc()],
             OBJECTS_OF_ONE_CHECK if check else OBJECTS_PER_GROUP,
         )
-        for row in sorted(rows, key=lambda r: (_precedence(r.status), r.seq)):
+        for row in sorted(rows, key=lambda r: (_precedence(_shown_status(r, waivers)), r.seq)):
             results[row.check_id].append(row)
 
     blocks: dict[str, SectionBlock] = {}
@@ -361,7 +562,8 @@ def scan_findings(scan: Scan | None, *, status: str = "", section: str = "", che
     for check_id in wanted:
         key = section_of(check_id)
         block = blocks.setdefault(
-            key, SectionBlock(key=key, name=SECTIONS.get(key, key), counts=dict(section_counts.get(key, {})), checks=[])
+            key,
+            SectionBlock(key=key, name=ALL_SECTIONS.get(key, key), counts=dict(section_counts.get(key, {})), checks=[]),
         )
         block.checks.append(
             CheckRow(
@@ -369,7 +571,8 @@ def scan_findings(scan: Scan | None, *, status: str = "", section: str = "", che
                 verdict=verdicts[check_id],
                 counts=counts[check_id],
                 results=results.get(check_id, []),
-                rec=BY_ID.get(check_id),
+                rec=ALL_BY_ID.get(check_id),
+                oldest=oldest.get(check_id),
             )
         )
     return list(blocks.values())
@@ -384,6 +587,19 @@ class HostPage:
     history: list[tuple[datetime, int]]
     history_svg: SafeString
     scans: Page
+    current: bool = False  # the findings are the latest scan's: waivers apply, risks are ranked
+
+    @property
+    def risks(self) -> list[Risk]:
+        """The host's open, unwaived WARN checks ranked by risk (from the findings' counts: no query)."""
+        if not self.current:
+            return []
+        return rank_checks(
+            (row.check_id, row.counts.get("WARN", 0), row.oldest)
+            for block in self.sections
+            for row in block.checks
+            if row.counts.get("WARN")
+        )
 
     @property
     def active(self) -> Scan | None:
@@ -396,8 +612,10 @@ def host_page(
     """Everything the host page shows (6 queries): the newest scan, the findings of ``scan`` (the
     latest by default), the score history and one page of the scan list."""
     newest = host.scans.order_by("-created", "-id").first()
+    latest = LatestScan.of(host)
     if scan is None:
-        scan = LatestScan.of(host)
+        scan = latest
+    current = scan is not None and latest is not None and scan.pk == latest.pk
     history = [
         (created, score)
         for created, score in Scan.objects.filter(host=host, status__in=SCORED_STATUSES, score__isnull=False)
@@ -413,7 +631,8 @@ def host_page(
         host=host,
         scan=scan,
         newest=newest,
-        sections=scan_findings(scan, status=status, section=section, check=check),
+        sections=scan_findings(scan, current=current, status=status, section=section, check=check),
+        current=current,
         history=history,
         history_svg=charts.score_history(history),
         scans=Paginator(scan_list, SCANS_PER_PAGE).get_page(page),
@@ -429,7 +648,7 @@ class HostVerdict:
     scan: Scan
     verdict: str
     counts: dict[str, int]
-    results: list[CheckResult]
+    results: list[Sighting]
 
     @property
     def objects(self) -> int:
@@ -446,7 +665,11 @@ class CheckFleet:
 
 
 def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet:
-    """One CIS check on every host's latest scan: the verdict per host and the offending objects (3 queries)."""
+    """One check on every host's latest scan: the verdict per host and the offending objects (3 queries).
+
+    What each latest scan reported is the hosts' current sightings (until None); waived WARN findings
+    count as WAIVED, as on the host page.
+    """
     hosts = (
         Host.objects.filter(latest__isnull=False)
         .select_related("latest__scan")
@@ -454,54 +677,52 @@ def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet
     )
     if tag:
         hosts = hosts.filter(tags__name=tag)
-    by_scan = {host.latest.scan_id: host for host in hosts}
+    by_host = {host.pk: host for host in hosts}
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    if by_scan:
-        for scan_id, result_status, n in (
-            CheckResult.objects.filter(scan_id__in=list(by_scan), check_id=check_id)
-            .values_list("scan_id", "status")
-            .annotate(n=Count("id"))
+    current = Sighting.objects.filter(until__isnull=True, check_id=check_id)
+    if by_host:
+        for host_id, result_status, n, waived in (
+            current.filter(host_id__in=list(by_host))
+            .values_list("host_id", "status")
+            .annotate(n=Count("id"), waived=Count("id", filter=Q(finding__waiver__isnull=False, status="WARN")))
             .order_by()
         ):
-            counts[scan_id][result_status] = n
-    verdicts = {scan_id: verdict(c) for scan_id, c in counts.items()}
+            if n - waived:
+                counts[host_id][result_status] = n - waived
+            if waived:
+                counts[host_id][WAIVED] = waived
+    verdicts = {host_id: verdict(c) for host_id, c in counts.items()}
     tally: dict[str, int] = defaultdict(int)
     for v in verdicts.values():
         tally[v] += 1
-    wanted = [scan_id for scan_id, v in verdicts.items() if not status or v == status]
-    results: dict[int, list[CheckResult]] = defaultdict(list)
+    wanted = [host_id for host_id, v in verdicts.items() if not status or v == status]
+    results: dict[int, list[Sighting]] = defaultdict(list)
     if wanted:
         rows = _ranked(
-            CheckResult.objects.filter(scan_id__in=wanted, check_id=check_id),
-            ["scan_id", "status"],
+            current.filter(host_id__in=wanted).select_related("finding__waiver"),
+            ["host_id", "status"],
             [F("seq").asc()],
             OBJECTS_PER_GROUP,
         )
-        for row in sorted(rows, key=lambda r: (_precedence(r.status), r.seq)):
-            results[row.scan_id].append(row)
+        for row in sorted(rows, key=lambda r: (_precedence(_shown_status(r, True)), r.seq)):
+            results[row.host_id].append(row)
     rows_out = [
         HostVerdict(
-            host=by_scan[scan_id],
-            scan=by_scan[scan_id].latest.scan,
-            verdict=verdicts[scan_id],
-            counts=counts[scan_id],
-            results=results.get(scan_id, []),
+            host=by_host[host_id],
+            scan=by_host[host_id].latest.scan,
+            verdict=verdicts[host_id],
+            counts=counts[host_id],
+            results=results.get(host_id, []),
         )
-        for scan_id in wanted
+        for host_id in wanted
     ]
-    rows_out.sort(
-        key=lambda r: (
-            STATUS_PRECEDENCE.index(r.verdict) if r.verdict in STATUS_PRECEDENCE else 9,
-            -r.objects,
-            r.host.name,
-        )
-    )
+    rows_out.sort(key=lambda r: (_precedence(r.verdict), -r.objects, r.host.name))
     return CheckFleet(
-        rec=BY_ID.get(check_id),
+        rec=ALL_BY_ID.get(check_id),
         check_id=check_id,
         hosts=rows_out,
         verdicts=dict(tally),
-        not_run=len(by_scan) - len(counts),
+        not_run=len(by_host) - len(counts),
     )
 
 

@@ -42,8 +42,9 @@ from dockerbench.snapshot import HostSnapshot
 from hosts.crypto import CredentialUnreadable
 from hosts.models import Host
 from hosts.services import engine_target, process_alive
-from scans import drift
-from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot
+from scans import drift, tracking, waivers
+from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, ScanSnapshot, Sighting
+from scans.signals import scan_finished
 
 log = logging.getLogger(__name__)
 
@@ -370,34 +371,48 @@ class _ProgressWriter:
 
 
 def _fail(scan: Scan, message: str) -> None:
-    _owned(scan).update(
+    failed = _owned(scan).update(
         status=Scan.Status.FAILED,
         error=_text(message),
         finished=timezone.now(),
         progress={**scan.progress, "phase": "failed"} if isinstance(scan.progress, dict) else {"phase": "failed"},
     )
+    if failed:
+        transaction.on_commit(lambda: _announce(scan, None))
+
+
+def _announce(scan: Scan, news: tracking.News | None) -> None:
+    """Tell the apps above (notifications) that a scan finished; their failures are logged, never raised."""
+    scan.refresh_from_db()
+    for receiver, outcome in scan_finished.send_robust(sender=Scan, scan=scan, news=news):
+        if isinstance(outcome, BaseException):
+            log.error("scan_finished receiver %r failed for scan %s: %r", receiver, scan.pk, outcome)
 
 
 def record_results(
     scan: Scan, snapshot: HostSnapshot, results: list[Result], *, timings: dict[str, float] | None = None
 ) -> None:
-    """Store a finished scan in one transaction: results, diffs, raw snapshot, summary, status.
+    """Store a finished scan in one transaction: its findings (scans.tracking), diffs, raw snapshot, summary.
 
-    Rows of an earlier attempt of the same scan are replaced, so a redelivered
-    scan never has duplicates. Raises ScanNotOwned (and writes nothing) when
-    the scan is no longer RUNNING under this attempt. ``timings`` (phase ->
-    seconds, from run_scan) are kept in the final progress, with this store's own.
+    Diff and snapshot rows of an earlier attempt of the same scan are replaced, so a redelivered scan never
+    has duplicates; findings are tracked only by the attempt that finishes the scan. Raises ScanNotOwned (and
+    writes nothing) when the scan is no longer RUNNING under this attempt. ``timings`` (phase -> seconds,
+    from run_scan) are kept in the final progress, with this store's own. Once committed, scan_finished is
+    sent with what changed (tracking.News).
     """
     started = time.perf_counter()
     with transaction.atomic():
         locked = Scan.objects.select_for_update().filter(pk=scan.pk).values("status", "attempts").first()
         if not locked or locked["status"] != Scan.Status.RUNNING or locked["attempts"] != scan.attempts:
             raise ScanNotOwned(f"scan {scan.pk} is no longer running under attempt {scan.attempts}")
-        CheckResult.objects.filter(scan=scan).delete()
         DiffSnapshot.objects.filter(scan=scan).delete()
         ScanSnapshot.objects.filter(scan=scan).delete()
 
-        CheckResult.objects.bulk_create(_check_rows(scan, results), batch_size=500)
+        now = timezone.now()
+        first = not Scan.objects.filter(host_id=scan.host_id, status__in=SCORED, pk__lt=scan.pk).exists()
+        news = tracking.track(
+            TRACKED, host_id=scan.host_id, scan_id=scan.pk, when=now, rows=result_rows(results), first=first
+        )
         DiffSnapshot.objects.bulk_create(_diff_rows(scan, snapshot), batch_size=500)
         ScanSnapshot.pack(scan, snapshot.to_json()).save(force_insert=True)
 
@@ -413,13 +428,14 @@ def record_results(
                 "passed": summary.passed,
                 "missing": dict(snapshot.missing),  # part -> why, including parts that do not apply
                 "failed_parts": failed,
+                "news": news.as_summary(),
             }
         )
         scan.score = summary.score
         scan.warn_count = summary.by_status.get("WARN", 0)
         scan.engine_version = _text(snapshot.engine_version, _field_length(Scan, "engine_version"))
         scan.status = Scan.Status.PARTIAL if failed else Scan.Status.SUCCEEDED
-        scan.finished = timezone.now()
+        scan.finished = now
         checks_total = len(select())
         scan.progress = {
             "phase": "done",
@@ -431,6 +447,8 @@ def record_results(
         }
         scan.save(update_fields=["summary", "score", "warn_count", "engine_version", "status", "finished", "progress"])
         LatestScan.objects.update_or_create(host_id=scan.host_id, defaults={"scan": scan})
+        waivers.apply_waivers([scan.host_id])
+        transaction.on_commit(lambda: _announce(scan, news))
 
 
 def _failed_parts(snapshot: HostSnapshot) -> list[str]:
@@ -445,17 +463,20 @@ def _failed_parts(snapshot: HostSnapshot) -> list[str]:
     return sorted(failed)
 
 
-def _check_rows(scan: Scan, results: list[Result]) -> list[CheckResult]:
+SCORED = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
+TRACKED = tracking.Models(Finding=Finding, Sighting=Sighting, Episode=Episode)
+
+
+def result_rows(results: list[Result]) -> list[tracking.Row]:
+    """The engine's results as the tracker takes them, made storable (lengths, NUL, surrogates)."""
     evidence = storable(_jsonable([r.evidence for r in results]))  # one round trip for all, not one per result
     rows = []
     for seq, r in enumerate(results):
         obj = r.object
         rows.append(
-            CheckResult(
-                scan=scan,
+            tracking.Row(
                 seq=seq,
                 check_id=r.check_id,
-                section=r.check_id.split(".", 1)[0],
                 status=r.status.value,
                 object_kind=_text(obj.kind if obj else "", 32),
                 object_id=_text(obj.id if obj else "", 512),

@@ -9,7 +9,7 @@ from celery.signals import worker_ready
 from django import db
 from django.conf import settings
 
-from scans import services
+from scans import services, waivers
 
 # The soft limit lets the service record "took too long"; the hard one ends a scan stuck in I/O.
 HARD_LIMIT_GRACE = 30
@@ -47,6 +47,12 @@ def reap_stale_scans() -> dict[str, int]:
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
 def prune_snapshots() -> int:
     return services.prune_snapshots()
+
+
+@shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
+def apply_waivers() -> int:
+    # Idempotent: an expired waiver stops applying here, and the findings it covered are WARN again.
+    return waivers.expire_waivers()
 
 
 @worker_ready.connect

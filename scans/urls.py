@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scans import views
+from scans import views, waiver_views
 
 app_name = "scans"
 
@@ -14,4 +14,11 @@ urlpatterns = [
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
     path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),
     path("checks/<str:check_id>/", views.check_detail, name="check"),
+    path("risk/", views.risk_help, name="risk-help"),
+    path("remediation/", views.remediation, name="remediation"),
+    path("waivers/", waiver_views.waiver_list, name="waivers"),
+    path("waivers/new/", waiver_views.waiver_add, name="waiver-add"),
+    path("waivers/<int:pk>/", waiver_views.waiver_detail, name="waiver"),
+    path("waivers/<int:pk>/edit/", waiver_views.waiver_edit, name="waiver-edit"),
+    path("waivers/<int:pk>/revoke/", waiver_views.waiver_revoke, name="waiver-revoke"),
 ]

@@ -12,10 +12,11 @@ from django_htmx.http import HttpResponseStopPolling
 
 from core.access import Perm, can, get_for_user, require
 from core.htmx import HtmxHttpRequest, render_page
-from dockerbench.catalog import BY_ID, SECTIONS
+from dockerbench import risk
+from dockerbench.catalog import SECTIONS
 from hosts.models import CREDENTIAL_FIELDS, Host
 from scans import queries, services
-from scans.models import CheckResult, LatestScan, Scan
+from scans.models import LatestScan, Scan
 
 # Credentials are never needed to draw a page: leave them (sealed) in the database.
 _HOST_PAGE = Host.objects.select_related("latest__scan").defer(*CREDENTIAL_FIELDS)
@@ -27,12 +28,17 @@ def _choice(request: HtmxHttpRequest, name: str, allowed: Sequence[str] | dict[s
     return value if value in allowed else ""
 
 
+# The verdicts a filter may ask for: the engine's statuses and WAIVED.
+VERDICTS = list(queries.STATUS_PRECEDENCE)
+
+
 def _abilities(user: Any) -> dict[str, bool]:
     """What the page may offer this user: links and buttons it cannot use are not shown."""
     return {
         "can_scan": can(user, Perm.RUN_SCAN),
         "can_cancel": can(user, Perm.CANCEL_SCAN),
         "can_edit_host": can(user, Perm.CHANGE_HOST),
+        "can_waive": can(user, Perm.ADD_WAIVER),
     }
 
 
@@ -46,6 +52,8 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         page=request.GET.get("page", 1),
     )
     context = {"overview": data, "statuses": queries.OVERVIEW_STATUSES, "all_sections": SECTIONS}
+    if not request.htmx:  # the filters redraw the host table only
+        context["risks"] = queries.top_risks()
     return render_page(request, "scans/overview.html", context, partials=["heat-map"])
 
 
@@ -53,7 +61,7 @@ def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpR
     data = queries.host_page(
         host,
         scan=scan,
-        status=_choice(request, "status", CheckResult.Status.values),
+        status=_choice(request, "status", VERDICTS),
         section=_choice(request, "section", SECTIONS),
         check=request.GET.get("check", "")[:16],
         page=request.GET.get("page", 1),
@@ -65,7 +73,7 @@ def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpR
         "scan": data.scan,
         "active": data.active,
         **_abilities(request.user),
-        "statuses": CheckResult.Status.values,
+        "statuses": VERDICTS,
         "all_sections": SECTIONS,
         "status": request.GET.get("status", ""),
         "section": request.GET.get("section", ""),
@@ -143,14 +151,14 @@ def scan_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require(Perm.VIEW_FINDINGS)
 @require_GET
 def check_detail(request: HtmxHttpRequest, check_id: str) -> HttpResponse:
-    if check_id not in BY_ID:
-        raise Http404("No such CIS recommendation.")
+    if check_id not in queries.ALL_BY_ID:
+        raise Http404("No such check.")
     data = queries.check_fleet(
         check_id,
         tag=request.GET.get("tag", "").strip(),
-        status=_choice(request, "status", CheckResult.Status.values),
+        status=_choice(request, "status", VERDICTS),
     )
-    context = {"check": data, "rec": data.rec, "statuses": CheckResult.Status.values}
+    context = {"check": data, "rec": data.rec, "statuses": VERDICTS, **_abilities(request.user)}
     return render_page(request, "scans/check.html", context, partials=["check-objects"])
 
 
@@ -166,3 +174,23 @@ def drift(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "filters": queries.DRIFT_FILTERS,
     }
     return render_page(request, "scans/drift.html", context, partials=["drift-list"])
+
+
+@require(Perm.VIEW_FINDINGS)
+@require_GET
+def remediation(request: HtmxHttpRequest) -> HttpResponse:
+    raw = request.GET.get("days", "90")
+    days = int(raw) if raw.isdigit() and int(raw) in queries.REMEDIATION_WINDOWS else 90
+    data = queries.remediation(days=days, tag=request.GET.get("tag", "").strip()[:100])
+    context = {"data": data, "windows": queries.REMEDIATION_WINDOWS, "tag": request.GET.get("tag", "")}
+    return render_page(request, "scans/remediation.html", context, partials=["remediation-tables"])
+
+
+@require(Perm.VIEW_FINDINGS)
+@require_GET
+def risk_help(request: HtmxHttpRequest) -> HttpResponse:
+    weights = sorted(
+        ((risk.weight(check_id), check_id, rec) for check_id, rec in queries.ALL_BY_ID.items()),
+        key=lambda item: (-item[0], queries.check_sort_key(item[1])),
+    )
+    return render(request, "scans/risk.html", {"weights": weights, "max_age": risk.AGE_CAP_DAYS})

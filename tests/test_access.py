@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +20,12 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from core.access import ANY_ACCOUNT, PUBLIC, Perm
 from hosts.models import ConnectionTest, Host, Tag
 from hosts.services import create_host
+from scans.models import Waiver
 from scans.tests.factories import make_result, make_scan
 from schedules.models import Schedule
 from tests.personas import PERSONAS, persona_client
@@ -73,6 +76,13 @@ ACCESS: dict[str, Rule] = {
     "scans:check": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-now": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=302),
     "scans:scan-cancel": rule(Perm.CANCEL_SCAN, OPERATORS, "POST", ok=302),
+    "scans:risk-help": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:remediation": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:waivers": rule(Perm.VIEW_WAIVER, ROLES),
+    "scans:waiver": rule(Perm.VIEW_WAIVER, ROLES),
+    "scans:waiver-add": rule(Perm.ADD_WAIVER, OPERATORS),
+    "scans:waiver-edit": rule(Perm.CHANGE_WAIVER, OPERATORS),
+    "scans:waiver-revoke": rule(Perm.CHANGE_WAIVER, OPERATORS, "POST", ok=302),
     # schedules
     "schedules:list": rule(Perm.VIEW_SCHEDULE, ROLES),
     "schedules:add": rule(Perm.ADD_SCHEDULE, OPERATORS),
@@ -116,6 +126,9 @@ def world() -> dict[str, Any]:
         "scan": scan,
         "schedule": Schedule.objects.get(host=host),
         "test": ConnectionTest.objects.create(host=host),
+        "waiver": Waiver.objects.create(
+            check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
+        ),
     }
 
 
@@ -131,6 +144,8 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["scan"].pk}
     elif name == "scans:check":
         kwargs = {"check_id": "5.4"}
+    elif name in ("scans:waiver", "scans:waiver-edit", "scans:waiver-revoke"):
+        kwargs = {"pk": world["waiver"].pk}
     elif name.startswith("schedules:") and name not in ("schedules:list", "schedules:add"):
         kwargs = {"pk": world["schedule"].pk}
     return reverse(name, kwargs=kwargs)

@@ -21,7 +21,7 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def status_class(status: str) -> str:
     """The CSS class of a result status; only known statuses, never host text."""
-    known = {"PASS", "WARN", "INFO", "NOTE", "SKIP", "ERROR"}
+    known = {"PASS", "WARN", "WAIVED", "INFO", "NOTE", "SKIP", "ERROR"}
     return f"status-{status.lower()}" if status in known else "status-unknown"
 
 

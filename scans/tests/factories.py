@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from dockerbench.catalog import SECTIONS
 from hosts.models import Host, Tag
-from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
+from scans import tracking, waivers
+from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting
+from scans.tracking import object_key
 
 _counter = {"n": 0}
 
@@ -70,20 +72,93 @@ def make_scan(
     )
     scan.refresh_from_db()
     if latest and status in (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL):
+        # What the previous latest scan reported ends here; this scan reports what it is given (make_result).
+        Sighting.objects.filter(host=host, until__isnull=True).update(until=scan.pk)
         LatestScan.objects.update_or_create(host=host, defaults={"scan": scan})
         host.latest = LatestScan(host=host, scan=scan)
     return scan
 
 
-def make_result(scan: Scan, check_id: str, status: str = "WARN", **fields: Any) -> CheckResult:
-    return CheckResult.objects.create(
-        scan=scan,
+def make_result(scan: Scan, check_id: str, status: str = "WARN", **fields: Any) -> Sighting:
+    """One result of ``scan``: its Finding (made or reused) and a Sighting of that scan only.
+
+    The sighting covers scan ids [scan, scan + 1), or [scan, ...) on the host's latest scan, so a history of
+    scans seeded one by one reports exactly what each was given. A WARN result opens an episode at the scan
+    when its finding has none open. Histories
+    whose findings must live across scans with the real rules go through scans.tracking (record_results).
+    """
+    kind = fields.pop("object_kind", "")
+    object_id = fields.pop("object_id", "")
+    name = fields.pop("object_name", "")
+    key = object_key(kind, object_id, name)
+    when = scan.finished or scan.created
+    finding, _ = Finding.objects.get_or_create(
+        host_id=scan.host_id,
+        check_id=check_id,
+        object_kind=kind,
+        object_key=key,
+        defaults={
+            "section": check_id.split(".")[0],
+            "status": status,
+            "object_name": name,
+            "first_seen": when,
+            "last_seen": when,
+        },
+    )
+    if status == "WARN" and finding.state != Finding.State.OPEN:
+        finding.state, finding.opened, finding.fixed = Finding.State.OPEN, when, None
+        Episode.objects.create(
+            finding=finding, host_id=scan.host_id, section=finding.section, opened_scan=scan.pk, opened=when
+        )
+    finding.status, finding.last_seen = status, max(finding.last_seen, when)
+    finding.save()
+    return Sighting.objects.create(
+        host_id=scan.host_id,
+        finding=finding,
+        since=scan.pk,
+        until=None if LatestScan.objects.filter(scan=scan).exists() else scan.pk + 1,
         seq=fields.pop("seq", None) or _next(),
         check_id=check_id,
         section=check_id.split(".")[0],
         status=status,
+        object_kind=kind,
+        object_id=object_id,
+        object_name=name,
         **fields,
     )
+
+
+def track(scan: Scan, *results: tuple[str, ...]) -> tracking.News:
+    """Record (check, status, object kind, object name[, message]) results for ``scan`` with the real tracking
+    rules, as record_results does: findings, sightings, episodes, summary["news"] and the waivers."""
+    rows = [
+        tracking.Row(
+            seq=i,
+            check_id=r[0],
+            status=r[1],
+            object_kind=r[2],
+            object_id="",
+            object_name=r[3],
+            message=r[4] if len(r) > 4 else "",
+            evidence={},
+        )
+        for i, r in enumerate(results)
+    ]
+    first = not Scan.objects.filter(
+        host_id=scan.host_id, status__in=(Scan.Status.SUCCEEDED, Scan.Status.PARTIAL), pk__lt=scan.pk
+    ).exists()
+    news = tracking.track(
+        tracking.Models(Finding=Finding, Sighting=Sighting, Episode=Episode),
+        host_id=scan.host_id,
+        scan_id=scan.pk,
+        when=scan.finished or scan.created,
+        rows=rows,
+        first=first,
+    )
+    scan.summary = {**scan.summary, "news": news.as_summary()}
+    scan.save(update_fields=["summary"])
+    waivers.apply_waivers([scan.host_id])
+    return news
 
 
 def make_diff(scan: Scan, name: str = "web", **fields: Any) -> DiffSnapshot:

@@ -17,7 +17,7 @@ from hosts.crypto import Sealed
 from hosts.models import Host
 from hosts.services import create_host
 from scans import services
-from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
+from scans.models import DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
 from tests.personas import make_user
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_a_scan_of_the_real_engine_stores_results_diffs_and_summary(local_host: 
 
     assert done is not None and done.status == Scan.Status.SUCCEEDED, done.error if done else None
     assert (done.attempts, done.worker, done.error) == (1, "in-process", "")
-    results = CheckResult.objects.filter(scan=done)
+    results = done.reported()
     assert list(results.values_list("seq", flat=True)) == list(range(results.count()))
     assert set(results.values_list("check_id", flat=True)) == set(select())
     assert done.summary["checks"] == len(select())
@@ -101,19 +101,19 @@ def test_the_second_scan_shows_only_changes_new_since_the_first(local_host: Host
 def test_running_a_finished_scan_again_changes_nothing(local_host: Host) -> None:
     scan = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="first")
     assert scan is not None
-    before = (scan.status, scan.finished, scan.attempts, scan.results.count(), scan.diffs.count())
+    before = (scan.status, scan.finished, scan.attempts, scan.reported().count(), scan.diffs.count())
 
     assert services.run_scan(scan.pk, worker="second") is None
 
     scan.refresh_from_db()
-    assert (scan.status, scan.finished, scan.attempts, scan.results.count(), scan.diffs.count()) == before
+    assert (scan.status, scan.finished, scan.attempts, scan.reported().count(), scan.diffs.count()) == before
     assert scan.worker == "first"
 
 
 def test_a_reclaimed_scan_replaces_the_earlier_attempts_rows(local_host: Host) -> None:
     scan = services.run_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="first")
     assert scan is not None
-    count = scan.results.count()
+    count = scan.reported().count()
     # As if its worker had died after writing, and the reaper had queued it again.
     Scan.objects.filter(pk=scan.pk).update(status=Scan.Status.QUEUED)
 
@@ -121,8 +121,8 @@ def test_a_reclaimed_scan_replaces_the_earlier_attempts_rows(local_host: Host) -
 
     assert again is not None and again.status == Scan.Status.SUCCEEDED
     assert (again.attempts, again.worker) == (2, "second")
-    assert again.results.count() == count
-    assert not CheckResult.objects.filter(scan=again).values("seq").annotate(n=Count("id")).filter(n__gt=1).exists()
+    assert again.reported().count() == count
+    assert not again.reported().values("seq").annotate(n=Count("id")).filter(n__gt=1).exists()
     assert ScanSnapshot.objects.filter(scan=again).count() == 1
 
 
@@ -142,7 +142,7 @@ def test_results_of_a_reaped_attempt_are_not_recorded(local_host: Host) -> None:
     with pytest.raises(services.ScanNotOwned):
         services.record_results(scan, snapshot, [Result("1.1.1", Status.PASS)])
 
-    assert not CheckResult.objects.filter(scan=scan).exists()
+    assert not scan.reported().exists()
     scan.refresh_from_db()
     assert (scan.status, scan.error) == (Scan.Status.FAILED, "reaped")
 
@@ -184,7 +184,7 @@ def test_nul_and_lone_surrogates_from_a_host_are_stored_escaped_not_lost(local_h
     services.record_results(scan, snapshot, results)
 
     escaped = "/tmp/a\\x00b\\xffc\\ud800"
-    row = CheckResult.objects.get(scan=scan)
+    row = scan.reported().get()
     assert row.message == f"label {escaped}"
     assert row.object_name == f"web{HOSTILE}\\x00"
     assert row.evidence == {"labels": {"k\\xfe": escaped}, "n": [1, 2]}

@@ -13,7 +13,7 @@ from dockerbench.runner import select
 from hosts.models import Host
 from hosts.services import CREDENTIALS_PREFIX, create_host, credentials_root, remove_orphaned_credentials
 from scans import services, tasks
-from scans.models import CheckResult, DiffSnapshot, LatestScan, Scan
+from scans.models import DiffSnapshot, LatestScan, Scan
 from tests.workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
@@ -27,7 +27,7 @@ def finished(scan_id: int) -> Scan | None:
 
 
 def no_duplicate_rows(scan: Scan) -> bool:
-    dup_seq = CheckResult.objects.filter(scan=scan).values("seq").annotate(n=Count("id")).filter(n__gt=1)
+    dup_seq = scan.reported().values("seq").annotate(n=Count("id")).filter(n__gt=1)
     dup_diff = DiffSnapshot.objects.filter(scan=scan).values("container_id").annotate(n=Count("id")).filter(n__gt=1)
     return not dup_seq.exists() and not dup_diff.exists()
 
@@ -54,7 +54,7 @@ def test_a_scan_runs_end_to_end_through_the_worker(start_worker, containers, doc
     assert seen[0] == Scan.Status.QUEUED and Scan.Status.RUNNING in seen, seen
     assert scan.worker.startswith("test-") and scan.attempts == 1
     assert scan.progress["checks_done"] == scan.progress["checks_total"] == len(select())
-    assert scan.results.count() >= len(select())
+    assert scan.reported().count() >= len(select())
     assert DiffSnapshot.objects.filter(scan=scan, container_id=container.id).exists()
     assert LatestScan.objects.get(host=host).scan_id == scan.pk
     assert elapsed < 30, elapsed
@@ -70,13 +70,13 @@ def test_the_same_scan_delivered_twice_runs_once(start_worker, docker_url: str) 
     # Both messages handled: the worker logs each task as succeeded.
     wait_for(lambda: worker.log_text().count("succeeded in") >= 2, what="both deliveries to be handled")
     assert isinstance(done, Scan)
-    results = done.results.count()
+    results = done.reported().count()
     tasks.run_scan.delay(scan.pk)  # and once more after it finished
     wait_for(lambda: worker.log_text().count("succeeded in") >= 3, what="the late delivery to be handled")
 
     again = Scan.objects.get(pk=scan.pk)
     assert (again.status, again.attempts, again.finished) == (Scan.Status.SUCCEEDED, 1, done.finished)
-    assert again.results.count() == results
+    assert again.reported().count() == results
     assert no_duplicate_rows(again)
 
 
@@ -104,7 +104,7 @@ def test_a_restarted_worker_notices_at_once_that_its_scan_died_and_runs_it_again
     assert isinstance(done, Scan)
     assert done.status == Scan.Status.SUCCEEDED, done.error
     assert done.attempts == 2  # retried once
-    assert done.results.count() >= len(select())
+    assert done.reported().count() >= len(select())
     assert no_duplicate_rows(done)
     # The killed worker could not remove its credentials directory; housekeeping does.
     remove_orphaned_credentials()
@@ -142,7 +142,7 @@ def test_a_scan_whose_worker_was_killed_is_redelivered_and_resumes_its_claim(sta
     assert isinstance(done, Scan)
     assert done.status == Scan.Status.SUCCEEDED, (done.error, second.log_text()[-2000:])
     assert done.worker == second.hostname != killed.hostname
-    assert done.results.count() >= len(select())
+    assert done.reported().count() >= len(select())
     assert no_duplicate_rows(done)
 
 
@@ -182,4 +182,4 @@ def test_an_operator_cancels_a_running_scan_and_the_worker_stops_and_records_not
     wait_for(lambda: "succeeded in" in worker.log_text(), timeout=60, what="the worker to give the scan up")
     done = Scan.objects.get(pk=scan.pk)
     assert done.status == Scan.Status.CANCELLED
-    assert not done.results.exists() and not LatestScan.objects.filter(host=host).exists()
+    assert not done.reported().exists() and not LatestScan.objects.filter(host=host).exists()
