@@ -146,7 +146,7 @@ def track(
             new_findings.append(finding)
     Finding.objects.bulk_create(new_findings, batch_size=500)
 
-    changed: list[Any] = []
+    changed: dict[int, Any] = {}  # findings whose fields below changed (new ones included), by id
     close_sightings: list[int] = []
     new_sightings = []
     new_episodes = []
@@ -190,8 +190,8 @@ def track(
             news.opened.append(finding.pk)
             news.opened_by_section[finding.section] += 1
             dirty = True
-        if dirty and finding not in new_findings:
-            changed.append(finding)
+        if dirty:
+            changed[finding.pk] = finding
 
     # Sightings of what this scan did not report end here; open findings it judged and did not see as WARN
     # are fixed.
@@ -207,8 +207,7 @@ def track(
         finding.state, finding.fixed = "fixed", when
         news.fixed.append(finding_id)
         news.fixed_by_section[finding.section] += 1
-        if finding not in changed and finding not in new_findings:
-            changed.append(finding)
+        changed[finding.pk] = finding
 
     if close_sightings:
         Sighting.objects.filter(pk__in=close_sightings).update(until=scan_id)
@@ -218,9 +217,10 @@ def track(
     Episode.objects.bulk_create(new_episodes, batch_size=500)
     if changed:
         Finding.objects.bulk_update(
-            changed, ["status", "object_name", "state", "opened", "fixed", "reopened"], batch_size=500
+            list(changed.values()), ["status", "object_name", "state", "opened", "fixed", "reopened"], batch_size=500
         )
-    seen = [f.pk for f in findings.values() if f.pk in reported_ids and f not in new_findings]
+    created = {f.pk for f in new_findings}
+    seen = [pk for pk in reported_ids if pk not in created]
     if seen:
         Finding.objects.filter(host_id=host_id, pk__in=seen).update(last_seen=when)
     return news

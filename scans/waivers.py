@@ -140,6 +140,7 @@ def waived_state(scan: Scan, checks: dict[str, list[bool]]) -> tuple[int | None,
     except (TypeError, ValueError):
         judged = passed = 0
     remaining = judged - waived_automated
+    passed = min(passed, max(remaining, 0))  # a waived check was judged and failed: never above 100
     score = scan.score if not fully else (round(100 * passed / remaining) if remaining > 0 else None)
     return score, fully, {"sections": dict(sorted(sections.items())), "checks": fully, "findings": waived_findings}
 

@@ -101,7 +101,7 @@ CHECK = textwrap.dedent(
     from django.contrib.auth.models import Group, User
     from django_celery_beat.models import PeriodicTask
     from hosts.models import Host
-    from scans.models import CheckResult, LatestScan, Scan, ScanSnapshot
+    from scans.models import Episode, Finding, LatestScan, Scan, ScanSnapshot, Sighting
     from schedules.models import Schedule
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
@@ -123,7 +123,11 @@ CHECK = textwrap.dedent(
                             .values_list("task", flat=True))),
         "new_schedule_id": new.pk,
         "snapshot": ScanSnapshot.objects.get().unpack(),
-        "evidence": CheckResult.objects.get().evidence,
+        "evidence": Sighting.objects.get().evidence,
+        "reported": {s.pk: [[r.check_id, r.status, r.object_name] for r in s.reported()] for s in Scan.objects.all()},
+        "open": {s.pk: [e.finding.object_key for e in Episode.open_at(s)] for s in Scan.objects.all()},
+        "findings": [[f.check_id, f.object_kind, f.object_key, f.state] for f in Finding.objects.all()],
+        "news": {s.pk: s.summary.get("news") for s in Scan.objects.all()},
         "olga": list(User.objects.get(username="olga").groups.values_list("name", flat=True)),
         "operators": sorted(Group.objects.get(name="Operators").permissions.values_list("codename", flat=True)),
         "groups": sorted(Group.objects.values_list("name", flat=True)),
@@ -186,6 +190,14 @@ def test_a_database_made_by_the_previous_release_upgrades_without_losing_anythin
         PASSWORD_IN_ENV not in json.dumps(state["evidence"])
         and "mysql -p<redacted:" in state["evidence"]["processes"][0]
     )
+    # The old result rows became findings: what each scan reported and what was open then, exactly.
+    first, latest, after = (str(pk) for pk in made["scans"])
+    assert state["findings"] == [["5.7", "container", "app", "open"]]
+    assert state["reported"][latest] == [["5.7", "WARN", "app"]] and state["reported"][first] == []
+    assert state["open"][latest] == ["app"] and state["open"][first] == []
+    assert state["news"][latest] == {"first": True, "new": {"5": 1}, "fixed": {}}
+    assert state["news"][first] is None and state["news"][after] is None  # no rows: nothing to replay
+    assert "scans_checkresult" not in state["tables"]
     assert state["olga"] == ["Operators"]
     assert {"run_scan", "cancel_scan", "view_findings", "change_schedule"} <= set(state["operators"])
     assert "add_scan" not in state["operators"]  # the old stand-in for "may scan" is gone from the role
