@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "core",
     "hosts",
     "scans",
+    "notifications",
     "schedules",
 ]
 

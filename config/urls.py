@@ -17,5 +17,6 @@ urlpatterns = [
     path("hosts/", include("hosts.urls")),
     path("fleet/", include("scans.urls")),
     path("schedules/", include("schedules.urls")),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -46,6 +46,9 @@ class Perm(StrEnum):
     CHANGE_SCHEDULE = "schedules.change_schedule"
     DELETE_SCHEDULE = "schedules.delete_schedule"
     VIEW_AUDIT_TRAIL = "auditlog.view_logentry"
+    VIEW_CHANNEL = "notifications.view_channel"  # and its delivery log
+    ADD_CHANNEL = "notifications.add_channel"
+    CHANGE_CHANNEL = "notifications.change_channel"  # edit and send a test
 
 
 class NoRole(PermissionDenied):

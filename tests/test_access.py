@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from django.utils import timezone
 from core.access import ANY_ACCOUNT, PUBLIC, Perm
 from hosts.models import ConnectionTest, Host, Tag
 from hosts.services import create_host
+from notifications.models import Channel
 from scans.models import Waiver
 from scans.tests.factories import make_result, make_scan
 from schedules.models import Schedule
@@ -89,6 +90,12 @@ ACCESS: dict[str, Rule] = {
     "schedules:edit": rule(Perm.CHANGE_SCHEDULE, OPERATORS),
     "schedules:toggle": rule(Perm.CHANGE_SCHEDULE, OPERATORS, "POST", ok=302),
     "schedules:delete": rule(Perm.DELETE_SCHEDULE, OPERATORS),
+    # notifications (channels hold webhook secrets and URLs: Admins only)
+    "notifications:channels": rule(Perm.VIEW_CHANNEL, ADMINS),
+    "notifications:channel-add": rule(Perm.ADD_CHANNEL, ADMINS),
+    "notifications:channel-edit": rule(Perm.CHANGE_CHANNEL, ADMINS),
+    "notifications:channel-test": rule(Perm.CHANGE_CHANNEL, ADMINS, "POST", ok=302),
+    "notifications:deliveries": rule(Perm.VIEW_CHANNEL, ADMINS),
 }
 
 
@@ -126,6 +133,7 @@ def world() -> dict[str, Any]:
         "scan": scan,
         "schedule": Schedule.objects.get(host=host),
         "test": ConnectionTest.objects.create(host=host),
+        "channel": Channel.objects.create(name="ops", url="http://127.0.0.1:9/hook", events=["scan_failed"]),
         "waiver": Waiver.objects.create(
             check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
         ),
@@ -148,6 +156,8 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["waiver"].pk}
     elif name.startswith("schedules:") and name not in ("schedules:list", "schedules:add"):
         kwargs = {"pk": world["schedule"].pk}
+    elif name in ("notifications:channel-edit", "notifications:channel-test", "notifications:deliveries"):
+        kwargs = {"pk": world["channel"].pk}
     return reverse(name, kwargs=kwargs)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK = ["dockerbench", "core", "hosts", "scans", "schedules"]
+STACK = ["dockerbench", "core", "hosts", "scans", "notifications", "schedules"]
 PACKAGES = [*STACK, "config", "tests"]
 
 
