@@ -3,12 +3,13 @@
     .venv/bin/python bench/dashboard_speed.py [--reps 10] [--url PATH ...] [--database-url URL]
 
 Without --url it measures the fleet overview (scans:overview: its first page, its last page, and page 2 of
-the hosts with WARN in section 5) and the host page (scans:host) of the first seeded host, full page and
-htmx partial (HX-Request). Each page is requested once to warm up, then --reps
-times with Django's test client as a logged-in Viewer (--as superuser: as a superuser, who skips the
-permission query every role member's request makes); it prints the median and the worst time and the
-number of SQL queries of one request. The goal (issue 3) is under 300 ms each with a number of queries that
-does not grow with the fleet; --compare-hosts N repeats the count with only N hosts visible to show that.
+the hosts with WARN in section 5), the host page (scans:host) of the first seeded host, the check page
+(scans:check) of the check with the most open findings, what to fix first (scans:remediation, default window
+and a year) and the waivers (scans:waivers), full page and htmx partial (HX-Request). Each page is requested
+once to warm up, then --reps times with Django's test client as a logged-in Viewer (--as superuser: as a
+superuser, who skips the permission query every role member's request makes); it prints the median and the
+worst time and the number of SQL queries of one request. The goal (issue 3) is under 300 ms each with a number
+of queries that does not grow with the fleet; --compare-hosts N repeats the count with only N hosts visible.
 
 A page that does not exist yet (its URL name does not reverse, or it answers 404/500) is reported as
 MISSING or FAILED, never skipped silently, and the exit status is 1.
@@ -34,13 +35,23 @@ GOAL_MS = 300.0
 
 def default_targets() -> list[tuple[str, str | None]]:
     """(label, path or None when the URL name does not reverse yet)."""
+    from django.db.models import Count
     from django.urls import NoReverseMatch, reverse
 
     from hosts.models import Host
+    from scans.models import Finding
     from scans.queries import HOSTS_PER_PAGE
 
     host = Host.objects.filter(name__startswith=HOST_PREFIX).order_by("name").first()
     last_page = max(1, -(-Host.objects.count() // HOSTS_PER_PAGE))
+    # The check page of the check with the most open findings: the one that reads the most rows.
+    busiest = (
+        Finding.objects.filter(state=Finding.State.OPEN)
+        .values("check_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "check_id")
+        .first()
+    )
     targets: list[tuple[str, str | None]] = []
     for label, name, args, query in (
         ("fleet overview", "scans:overview", (), ""),
@@ -48,7 +59,12 @@ def default_targets() -> list[tuple[str, str | None]]:
         (f"overview, last page ({last_page})", "scans:overview", (), f"?page={last_page}"),
         ("overview, 5 WARN, page 2", "scans:overview", (), "?section=5&status=warn&page=2"),
         ("host page", "scans:host", (host.pk,) if host else (), ""),
-    ):
+        (f"check page ({busiest['check_id'] if busiest else '-'})", "scans:check",
+         (busiest["check_id"],) if busiest else (), ""),
+        ("what to fix first", "scans:remediation", (), ""),
+        ("what to fix first, a year", "scans:remediation", (), "?days=365"),
+        ("waivers", "scans:waivers", (), ""),
+    ):  # fmt: skip
         try:
             targets.append((f"{label} ({name})", reverse(name, args=args) + query))
         except NoReverseMatch:
@@ -154,12 +170,10 @@ def compare_query_counts(client, targets, keep: int) -> None:
             "CREATE TEMP TABLE bench_gone_scans ON COMMIT DROP AS"
             " SELECT id FROM scans_scan WHERE host_id IN (SELECT id FROM bench_gone)"
         )
-        for table, column in (
-            ("scans_checkresult", "scan_id"),
-            ("scans_diffsnapshot", "scan_id"),
-            ("scans_scansnapshot", "scan_id"),
-        ):
-            cursor.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM bench_gone_scans)")  # noqa: S608
+        for table in ("scans_diffsnapshot", "scans_scansnapshot"):
+            cursor.execute(f"DELETE FROM {table} WHERE scan_id IN (SELECT id FROM bench_gone_scans)")  # noqa: S608
+        for table in ("scans_sighting", "scans_episode", "scans_finding", "scans_waiver"):
+            cursor.execute(f"DELETE FROM {table} WHERE host_id IN (SELECT id FROM bench_gone)")  # noqa: S608
         cursor.execute("DELETE FROM scans_latestscan WHERE host_id IN (SELECT id FROM bench_gone)")
         cursor.execute("DELETE FROM scans_scan WHERE id IN (SELECT id FROM bench_gone_scans)")
         for table in ("hosts_host_tags", "schedules_schedule"):
