@@ -335,12 +335,12 @@ def top_risks(*, tag: str = "", limit: int = TOP_RISKS) -> list[Risk]:
         open_findings = open_findings.filter(host__tags__name=tag)
     grouped = (
         open_findings.values("check_id")
-        .annotate(objects=Count("id"), hosts=Count("host_id", distinct=True), oldest=Min("opened"))
+        .annotate(n_objects=Count("id"), hosts=Count("host_id", distinct=True), oldest=Min("opened"))
         .order_by()
     )
     rows = list(grouped)
     return rank_checks(
-        ((r["check_id"], r["objects"], r["oldest"]) for r in rows),
+        ((r["check_id"], r["n_objects"], r["oldest"]) for r in rows),
         hosts={r["check_id"]: r["hosts"] for r in rows},
         limit=limit,
     )
@@ -405,6 +405,8 @@ def remediation(*, days: int = 90, tag: str = "") -> Remediation:
     durations: dict[str, dict[str, list[float]]] = {"host": defaultdict(list), "section": defaultdict(list)}
     everything: list[float] = []
     for host_id, section, opened, done in fixed.values_list("host_id", "section", "opened", "fixed").order_by():
+        if done is None:  # not in this query (fixed__gte), for the type checker
+            continue
         seconds = max(0.0, (done - opened).total_seconds())
         durations["host"][str(host_id)].append(seconds)
         durations["section"][section].append(seconds)

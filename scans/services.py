@@ -624,8 +624,14 @@ def _recover(scan: Scan, *, reason: str) -> str:
 
 
 def prune_snapshots() -> int:
-    """Delete raw snapshots older than the retention, except each host's latest. Returns the count."""
+    """Delete raw snapshots and container diffs older than the retention, except those of each host's latest
+    scan (the next scan compares its diffs with them). Returns how many raw snapshots went.
+
+    Findings keep their whole history (sightings and episodes); a scan's raw snapshot and its `docker diff`
+    per container are what a year would otherwise grow by (bench/README.md).
+    """
     cutoff = timezone.now() - timedelta(days=settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS)
     latest = LatestScan.objects.values("scan_id")
     deleted, _ = ScanSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest).delete()
+    DiffSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest).delete()
     return deleted

@@ -70,11 +70,11 @@ def apply_waivers(host_ids: Iterable[int] | None = None, *, on: date | None = No
         for host_id, tag_id in through.values_list("host_id", "tag_id"):
             tags[host_id].add(tag_id)
     by_check: dict[str, list[Waiver]] = defaultdict(list)
-    for waiver in waivers:
-        by_check[waiver.check_id].append(waiver)
+    for active in waivers:
+        by_check[active.check_id].append(active)
     changed = []
     for finding in rows:
-        waiver = None
+        waiver: Waiver | None = None
         if finding.state == Finding.State.OPEN:
             waiver = best_waiver(
                 by_check.get(finding.check_id, ()),

@@ -329,9 +329,11 @@ def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, se
     scans = [Scan.objects.create(host=local_host, status=Scan.Status.SUCCEEDED) for _ in range(3)]
     for scan in scans:
         ScanSnapshot.pack(scan, "{}").save()
+        DiffSnapshot.objects.create(scan=scan, container_id="c" * 64, container_name="web")
     Scan.objects.filter(pk__in=[scans[0].pk, scans[1].pk]).update(created=old)
     LatestScan.objects.create(host=local_host, scan=scans[1])  # old, but the newest this host has
 
     assert services.prune_snapshots() == 1
 
     assert set(ScanSnapshot.objects.values_list("scan_id", flat=True)) == {scans[1].pk, scans[2].pk}
+    assert set(DiffSnapshot.objects.values_list("scan_id", flat=True)) == {scans[1].pk, scans[2].pk}

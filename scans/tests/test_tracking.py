@@ -75,7 +75,8 @@ def test_a_finding_fixed_and_back_is_reopened_with_its_times_to_remediate() -> N
     assert news.reopened == [finding.pk] and news.opened == [finding.pk]
     episodes = list(Episode.objects.filter(finding=finding).order_by("opened_scan"))
     assert [(e.opened_scan, e.fixed_scan) for e in episodes] == [(a.pk, b.pk), (c.pk, None)]
-    assert episodes[0].fixed - episodes[0].opened == b.created - a.created
+    fixed = episodes[0].fixed
+    assert fixed is not None and fixed - episodes[0].opened == b.created - a.created
     stats = queries.remediation(days=30)
     assert stats.fleet.fixed == 1 and stats.fleet.mean_days == 1.0 and stats.fleet.open == 1
     assert [(r.label, r.fixed, r.p90_days) for r in stats.by_section] == [("2. Docker daemon configuration", 1, 1.0)]
