@@ -22,6 +22,7 @@ from django.urls import reverse
 from hosts.models import Host, Tag
 from hosts.services import create_host
 from scans import services
+from scans.management.commands.scan import _findings
 from scans.models import Scan
 from tests.workers import ROOT, database_url, wait_for
 
@@ -348,3 +349,9 @@ def test_ctrl_c_while_waiting_exits_130_and_leaves_the_scan_running(
     assert f"CommandError: interrupted: scans #{queued.pk} (waited) keep running" in err
     assert json.loads(out)["hosts"][0]["status"] == "queued"
     assert Scan.objects.get(pk=queued.pk).status == Scan.Status.QUEUED
+
+
+def test_waived_findings_do_not_count_as_warn_for_fail_on() -> None:
+    scan = Scan(summary={"findings": {"WARN": 3, "PASS": 9}, "waived": {"findings": 2, "checks": 1}})
+    assert _findings(scan) == {"WARN": 1, "PASS": 9, "WAIVED": 2}
+    assert _findings(Scan(summary={"findings": {"WARN": 1}})) == {"WARN": 1}

@@ -46,9 +46,20 @@ def _printable(text: object) -> str:
 
 
 def _findings(scan: Scan | None) -> dict[str, Any]:
-    """A scan's result counts per status (summary["findings"]); {} for a scan without results."""
-    findings = scan.summary.get("findings") if scan is not None and isinstance(scan.summary, dict) else None
-    return findings if isinstance(findings, dict) else {}
+    """A scan's result counts per status (summary["findings"]), waived WARN findings counted as WAIVED, not
+    WARN (summary["waived"]); {} for a scan without results."""
+    summary = scan.summary if scan is not None and isinstance(scan.summary, dict) else {}
+    findings = summary.get("findings")
+    if not isinstance(findings, dict):
+        return {}
+    waived = summary.get("waived") if isinstance(summary.get("waived"), dict) else {}
+    try:
+        n = int(waived.get("findings") or 0)
+    except (TypeError, ValueError):
+        n = 0
+    if n:
+        findings = {**findings, "WARN": max(0, int(findings.get("WARN") or 0) - n), "WAIVED": n}
+    return findings
 
 
 def _seconds(scan: Scan) -> float | None:
