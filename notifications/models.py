@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator, validate_email
 from django.db import models
 
+from dockerbench import catalog
 from dockerbench.catalog import SECTIONS
 from hosts.crypto import EncryptedTextField
 
@@ -39,7 +40,9 @@ class Event(models.TextChoices):
 
 
 SUBSCRIBABLE = [(value, label) for value, label in Event.choices if value != Event.TEST]
-SECTION_CHOICES = [(key, f"{key} {title}") for key, title in SECTIONS.items()]
+# The CIS sections and our own beyond CIS ("S", secrets), when the catalog has them.
+ALL_SECTIONS = {**SECTIONS, **getattr(catalog, "EXTRA_SECTIONS", {})}
+SECTION_CHOICES = [(key, f"{key} {title}") for key, title in ALL_SECTIONS.items()]
 
 
 class Channel(models.Model):

@@ -34,9 +34,9 @@ from django.utils import timezone
 
 from core.audit import record_event
 from dockerbench import catalog, risk
-from dockerbench.catalog import SECTIONS, section_of
+from dockerbench.catalog import section_of
 from hosts.models import Host
-from notifications.models import Channel, Delivery, Event
+from notifications.models import ALL_SECTIONS, Channel, Delivery, Event
 from scans.models import DiffSnapshot, Finding, Scan, Waiver
 from scans.tracking import News
 
@@ -134,11 +134,13 @@ def _scan_data(scan: Scan) -> dict[str, Any]:
 
 
 def _section_line(counts: Counter[str]) -> str:
-    return ", ".join(f"{key} {SECTIONS.get(key, key)}: {n}" for key, n in sorted(counts.items(), key=_section_order))
+    return ", ".join(
+        f"{key} {ALL_SECTIONS.get(key, key)}: {n}" for key, n in sorted(counts.items(), key=_section_order)
+    )
 
 
 def _section_order(item: tuple[str, int]) -> tuple[int, str]:
-    keys = list(SECTIONS)
+    keys = list(ALL_SECTIONS)
     return (keys.index(item[0]) if item[0] in keys else len(keys), item[0])
 
 

@@ -230,3 +230,12 @@ def test_a_broken_receiver_never_raises_into_the_scan(django_capture_on_commit_c
 
     services.scan_finished(sender=Scan, scan=scan, news=news)  # logs, does not raise
     assert not Delivery.objects.exists()
+
+
+def test_the_secrets_section_beyond_cis_is_a_filter_too(django_capture_on_commit_callbacks: Any) -> None:
+    secrets, _ = make_channel("secrets", sections=["S"])
+    scan, news = _two_scans(("S.1", "WARN", "container", "app"), ("5.4", "WARN", "container", "db"))
+
+    [delivery] = announce(django_capture_on_commit_callbacks, scan, news)
+    assert delivery.channel == secrets and [f["check_id"] for f in delivery.payload["findings"]] == ["S.1"]
+    assert "S Secrets (beyond CIS): 1" in delivery.payload["text"]
