@@ -29,6 +29,12 @@ app.conf.beat_schedule = {
     "hosts-housekeeping": {"task": "hosts.tasks.housekeeping", "schedule": 300.0},
     # Waivers expire at the start of their day (UTC): checked every quarter of an hour.
     "apply-waivers": {"task": "scans.tasks.apply_waivers", "schedule": 900.0},
+    # Idempotent (a delivery per channel and stale stretch, or waiver): a missed or doubled run is harmless.
+    "notify-stale-hosts": {"task": "notifications.tasks.notify_stale_hosts", "schedule": 900.0},
+    "notify-expiring-waivers": {
+        "task": "notifications.tasks.notify_expiring_waivers",
+        "schedule": crontab(hour="7", minute="0"),
+    },
 }
 
 
