@@ -52,7 +52,9 @@ def _findings(scan: Scan | None) -> dict[str, Any]:
     findings = summary.get("findings")
     if not isinstance(findings, dict):
         return {}
-    waived = summary.get("waived") if isinstance(summary.get("waived"), dict) else {}
+    waived = summary.get("waived")
+    if not isinstance(waived, dict):
+        waived = {}
     try:
         n = int(waived.get("findings") or 0)
     except (TypeError, ValueError):
