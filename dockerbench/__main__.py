@@ -1,7 +1,8 @@
 """python -m dockerbench: audit one Docker host against the CIS Docker Benchmark v1.6.0.
 
-Exit codes: 0 audit done; 1 a result matched --fail-on; 2 the host could not
-be audited (unreachable, TLS or SSH failure, bad arguments or input).
+Exit codes: 0 audit done; 1 a result matched --fail-on (waived results aside);
+2 the host could not be audited (unreachable, TLS or SSH failure, bad arguments
+or input, a waivers file with errors).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dockerbench import __version__
@@ -21,6 +23,7 @@ from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot
+from dockerbench.waivers import Waiver, WaiverError, active, apply, load
 
 EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
 
@@ -104,7 +107,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STATUS",
         help="exit 1 when any result has one of these statuses, e.g. --fail-on WARN,ERROR",
     )
+    acc = p.add_argument_group("waivers")
+    acc.add_argument(
+        "--waivers",
+        metavar="FILE",
+        help="accepted risks, YAML or JSON (docs/waivers.md): a WARN they cover is shown as WAIVED, left out "
+        "of score_with_waivers and of --fail-on; expired ones are noted on standard error",
+    )
+    acc.add_argument(
+        "--host-name",
+        metavar="NAME",
+        help="the name waivers' host: is matched against (default: the engine's name, as in docker info)",
+    )
     return p
+
+
+def _today() -> date:
+    """The day waivers' expiry is judged on, in UTC as the dashboard judges it."""
+    return datetime.now(UTC).date()
+
+
+def _scope(w: Waiver) -> str:
+    parts = [f"check {w.check}"]
+    if w.host is not None:
+        parts.append(f"host {w.host}")
+    if w.object is not None:
+        parts.append(f"object {w.object}")
+    return ", ".join(parts)
 
 
 def _target(args: argparse.Namespace) -> Target:
@@ -150,6 +179,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"dockerbench: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    # Read before collecting: a bad file must not cost a whole audit.
+    waivers: list[Waiver] = []
+    if args.waivers:
+        try:
+            waivers = load(args.waivers)
+        except WaiverError as exc:
+            print(f"dockerbench: {exc}", file=sys.stderr)
+            return EXIT_ERROR
 
     if args.snapshot:
         try:
@@ -177,16 +214,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.save_snapshot).write_text(snapshot.to_json(indent=1))
 
     results = evaluate(snapshot, check_ids)
+    in_force, expired = active(waivers, _today())
+    expired_ids = {id(w) for w in expired}
+    for i, w in enumerate(waivers):
+        if id(w) in expired_ids:
+            print(
+                f"dockerbench: note: {args.waivers}: waivers[{i}] ({_scope(w)}) expired on "
+                f"{w.expires.isoformat()} and no longer applies",
+                file=sys.stderr,
+            )
+    host_name = args.host_name if args.host_name is not None else str((snapshot.info or {}).get("Name", ""))
+    waived = apply(results, in_force, host_name)
     if args.json:
-        text = json.dumps(render_json(snapshot, results), indent=2, default=str)
+        text = json.dumps(render_json(snapshot, results, waived), indent=2, default=str)
         if args.json == "-":
             sys.stdout.write(text + "\n")
         else:
             Path(args.json).write_text(text + "\n")
     if not args.quiet and args.json != "-":
         color = sys.stdout.isatty() if args.color is None else args.color
-        sys.stdout.write(render_text(snapshot, results, color=color, verbose=args.verbose))
-    if fail_on and any(r.status in fail_on for r in results):
+        sys.stdout.write(render_text(snapshot, results, color=color, verbose=args.verbose, waived=waived))
+    if fail_on and any(r.status in fail_on and w is None for r, w in zip(results, waived, strict=True)):
         return EXIT_FAILED_CHECKS
     return EXIT_OK
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import jsonschema
@@ -207,3 +208,148 @@ def test_reports_render_a_snapshot_with_nothing_collected():
     jsonschema.validate(render_json(snap, results), SCHEMA)
     assert "not collected: facts: z" in render_text(snap, results)
     assert [r.check_id for r in results if r.status is Status.PASS] == []
+
+
+# -- --waivers ------------------------------------------------------------------
+
+
+def _waivers_file(tmp_path, text: str, name: str = "waivers.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+PRIV_WAIVER = """\
+waivers:
+  - check: "5.5"
+    object: "priv"
+    reason: "the build agent needs it"
+    owner: "ci@example.com"
+    ticket: "https://jira.example/CI-7"
+    expires: 2999-01-01
+"""
+
+
+def test_a_waived_result_is_shown_waived_with_its_reason_and_expiry(snapshot_file, tmp_path, capsys):
+    waivers = _waivers_file(tmp_path, PRIV_WAIVER)
+    assert main(["--snapshot", str(snapshot_file), "-c", "5.5", "--no-color", "--waivers", waivers]) == 0
+    out = capsys.readouterr().out
+    assert "[WAIVED]      * container priv: runs in privileged mode (waived until 2999-01-01: the build agent" in out
+    assert "[WARN]      * container \\x1b[31mevil" in out
+    assert "[WARN] 5.5 - Ensure that privileged containers are not used" in out, "one WARN is left: the check too"
+    assert "[WAIVED] WAIVED: 1 findings; 0 checks have every WARN waived" in out
+
+
+def test_fail_on_warn_ignores_waived_results(snapshot_file, tmp_path):
+    some = _waivers_file(tmp_path, PRIV_WAIVER)
+    every = _waivers_file(tmp_path, PRIV_WAIVER.replace('object: "priv"', 'object: "*"'), "all.yml")
+    args = ["--snapshot", str(snapshot_file), "-c", "5.5", "--fail-on", "WARN", "-q"]
+    assert main([*args, "--waivers", some]) == 1
+    assert main([*args, "--waivers", every]) == 0
+    assert main(args) == 1
+
+
+def test_a_json_waivers_file_gives_a_report_that_matches_the_schema(snapshot_file, tmp_path):
+    every = {
+        "waivers": [
+            {"check": "5.5", "reason": "lab host", "expires": "2999-01-01"},
+            {
+                "check": "4.6",
+                "object": "app:*",
+                "reason": "health comes from the orchestrator",
+                "expires": "2999-01-01",
+            },
+        ]
+    }
+    waivers = _waivers_file(tmp_path, json.dumps(every), "waivers.json")
+    out = tmp_path / "r.json"
+    assert main(["--snapshot", str(snapshot_file), "--json", str(out), "-q", "--waivers", waivers]) == 0
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, SCHEMA)
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert checks["5.5"]["status"] == "WARN" and checks["5.5"]["waived"] is True
+    assert [r["status"] for r in checks["5.5"]["results"]] == ["WARN", "WARN"]
+    assert checks["5.5"]["results"][0]["waiver"] == {
+        "check": "5.5",
+        "host": None,
+        "object": None,
+        "reason": "lab host",
+        "owner": None,
+        "ticket": None,
+        "expires": "2999-01-01",
+    }
+    assert checks["4.6"]["waived"] is True
+    assert checks["5.4"]["waived"] is False and checks["5.4"]["results"][0]["waiver"] is None
+    summary = doc["summary"]
+    assert summary["waived"] == 3
+    # Two fully waived WARN checks leave the judged ones; the passing ones stay.
+    assert summary["score_with_waivers"] == round(100 * summary["passed"] / (summary["judged"] - 2))
+    assert summary["score_with_waivers"] > summary["score"]
+
+
+def test_without_waivers_the_score_with_waivers_is_the_score(snapshot_file, tmp_path):
+    out = tmp_path / "r.json"
+    main(["--snapshot", str(snapshot_file), "--json", str(out), "-q"])
+    summary = json.loads(out.read_text())["summary"]
+    assert (summary["waived"], summary["score_with_waivers"]) == (0, summary["score"])
+
+
+def test_host_scope_matches_the_engine_name_unless_host_name_is_given(snapshot_file, tmp_path, capsys):
+    # The captured engine reports its name as "vm".
+    on_vm = _waivers_file(tmp_path, PRIV_WAIVER.replace('object: "priv"', 'object: "*"\n    host: "vm"'))
+    args = ["--snapshot", str(snapshot_file), "-c", "5.5", "--fail-on", "WARN", "-q", "--waivers", on_vm]
+    assert main(args) == 0
+    assert main([*args, "--host-name", "web-1"]) == 1
+    on_web = _waivers_file(tmp_path, PRIV_WAIVER.replace('object: "priv"', 'host: "web-1"'), "web.yaml")
+    args = ["--snapshot", str(snapshot_file), "-c", "5.5", "--no-color", "--waivers", on_web]
+    main(args)
+    assert "[WAIVED]" not in capsys.readouterr().out
+    main([*args, "--host-name", "WEB-1"])
+    out = capsys.readouterr().out
+    assert "[WAIVED] 5.5 - Ensure that privileged containers are not used" in out
+    assert "[WAIVED]      * container priv:" in out
+
+
+def test_an_expired_waiver_does_not_apply_and_is_noted(snapshot_file, tmp_path, capsys, monkeypatch):
+    # The clock is not ours: pin the day expiry is judged on.
+    monkeypatch.setattr("dockerbench.__main__._today", lambda: date(2027, 3, 1))
+    text = """\
+waivers:
+  - {check: "5.5", object: priv, reason: ended, expires: 2027-03-01}
+  - {check: "5.5", object: "*evil*", reason: still on, expires: 2027-03-02}
+"""
+    waivers = _waivers_file(tmp_path, text)
+    assert main(["--snapshot", str(snapshot_file), "-c", "5.5", "--no-color", "--waivers", waivers]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"dockerbench: note: {waivers}: waivers[0] (check 5.5, object priv) expired on 2027-03-01 "
+        "and no longer applies\n"
+    )
+    assert "[WARN]      * container priv:" in captured.out
+    assert "[WAIVED]      * container \\x1b[31mevil" in captured.out, "the one that ends tomorrow applies today"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('waivers:\n  - {check: "5.5", expires: 2999-01-01}\n', "waivers[0]: reason is required"),
+        ('waivers:\n  - {check: "5.5", reason: r}\n', "waivers[0]: expires is required"),
+        ('waivers:\n  - {check: "5.5", reason: r, expires: 2999-13-01}\n', "is not a valid date"),
+        ('waivers:\n  - {check: "5.55", reason: r, expires: 2999-01-01}\n', "unknown check id '5.55'"),
+        ('waivers:\n  - {check: "5.5", reason: r, expires: 2999-01-01, hots: x}\n', "unknown key(s) hots"),
+        ("waivers: [\n", "not valid YAML"),
+    ],
+)
+def test_a_bad_waivers_file_exits_2_naming_the_file_and_entry(snapshot_file, tmp_path, capsys, text, problem):
+    waivers = _waivers_file(tmp_path, text)
+    assert main(["--snapshot", str(snapshot_file), "--waivers", waivers]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"dockerbench: {waivers}: ")
+    assert problem in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def test_a_missing_waivers_file_exits_2(snapshot_file, tmp_path, capsys):
+    assert main(["--snapshot", str(snapshot_file), "--waivers", str(tmp_path / "none.yaml")]) == 2
+    assert "cannot read the waivers file" in capsys.readouterr().err
