@@ -14,7 +14,7 @@ it returns it. What is replaced:
   configuration files the fact script read. Only secret-shaped values are
   replaced and the rest of the text is left as it was, so the checks that parse
   commands still can: the value of a secret-looking ``NAME=value``
-  (``SENSITIVE_VAR``: the names check 4.10 reports; in an ENV or ARG instruction,
+  (``SENSITIVE_VAR`` or ``secret_variable``; in an ENV or ARG instruction,
   and in a RUN's build arguments ``|2 A=x B=y /bin/sh -c ...``, the value runs
   to the next ``NAME=``, as Docker records them unquoted), ``--password x`` and
   ``--password=x`` style flags, ``-pSECRET`` and the like of a few tools where
@@ -39,12 +39,20 @@ shell-like split of a command line and a JSON config file all keep it whole::
 
     <redacted:len=9,hmac=1a2b3c4d5e6f7a8b>          a value, e.g. NAME=<redacted:...>
     <redacted:secret,len=9,hmac=1a2b3c4d5e6f7a8b>   a value that looks like a secret
+    <redacted:secret,len=20,hmac=1a2b3c4d5e6f7a8b,kind=aws-access-key-id>
 
 ``len`` is the value's length in characters; ``secret`` says it looks like a
 secret by its variable's name or its own shape (every free-text replacement
 does); ``hmac`` is the first 16 hex digits of HMAC-SHA256(key, value as
 UTF-8), so a changed value shows between two scans hashed with the same key
 without the value being stored. Quotes around a value are not part of it.
+``kind``, on a secret's marker only, is what the value looked like by its own
+shape when it was replaced (``value_kind``: a token format such as
+``github-token`` or ``jwt``, ``private-key``, ``url-credential``,
+``high-entropy``, or ``path`` for a file path); it is absent when the value
+looked like nothing in particular. The checks that judge values (S.1, S.2,
+4.10) read it, as they never see the value. Markers written before the kind
+existed have none, and still parse.
 
 Redaction is idempotent: a marker is never replaced, so redacting a redacted
 snapshot changes nothing, whatever key, and a migration can scrub every stored
@@ -59,8 +67,11 @@ Public API (plain Python, no I/O):
 * ``redact_env(entries: Iterable[Any], key: bytes) -> list[Any]``
 * ``redact_text(text: str, key: bytes) -> str``
 * ``marker(value: str, key: bytes, *, secret: bool) -> str``
-* ``parse_marker(text: str) -> Redacted | None``, ``is_redacted(text: str) -> bool``
-* ``looks_secret(name: str, value: str) -> bool``, ``secret_name(name: str) -> bool``
+* ``parse_marker(text: str) -> Redacted | None``, ``is_redacted(text: str) -> bool``,
+  ``masked_form(red: Redacted) -> str`` (the marker without its hash, for reports)
+* ``looks_secret(name: str, value: str) -> bool``, ``secret_name(name: str) -> bool`` (masking's names),
+  ``secret_variable(name: str) -> bool`` (the names the checks report), ``value_kind(value: str) -> str``,
+  ``VALUE_KINDS`` (the kinds that are secrets by shape alone)
 * ``check_key(key: bytes) -> None``: raises ValueError for an empty key
 * ``MARKER_RE``, ``SENSITIVE_VAR`` (the regex source of a secret-looking name)
 
@@ -82,7 +93,9 @@ from typing import Any, NamedTuple
 from dockerbench.snapshot import ContainerSnapshot, HostFacts, HostSnapshot, ImageSnapshot, ProcessFact
 
 HMAC_DIGITS = 16
-_MARKER = rf"<redacted:(secret,)?len=(\d+),hmac=([0-9a-f]{{{HMAC_DIGITS}}})>"
+# The kind goes last, so the groups of the first three parts keep their numbers and a reader that looks for
+# "<redacted:secret,len=" still finds it.
+_MARKER = rf"<redacted:(secret,)?len=(\d+),hmac=([0-9a-f]{{{HMAC_DIGITS}}})(?:,kind=([a-z0-9-]+))?>"
 MARKER_RE = re.compile(_MARKER)
 # Check 4.10's names, and the redaction's: a variable whose name holds one of these words.
 SENSITIVE_VAR = (
@@ -99,19 +112,31 @@ class Redacted(NamedTuple):
     length: int
     secret: bool
     hmac: str
+    kind: str = ""  # what a secret value looks like by its own shape (value_kind); "" when nothing in particular
 
 
 def marker(value: str, key: bytes, *, secret: bool) -> str:
-    """The marker that replaces ``value``."""
+    """The marker that replaces ``value``: a secret's marker also says what the value looks like (its kind)."""
     check_key(key)
     digest = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:HMAC_DIGITS]
-    return f"<redacted:{'secret,' if secret else ''}len={len(value)},hmac={digest}>"
+    kind = value_kind(value) if secret else ""
+    return f"<redacted:{'secret,' if secret else ''}len={len(value)},hmac={digest}{f',kind={kind}' if kind else ''}>"
 
 
 def parse_marker(text: str) -> Redacted | None:
     """The marker ``text`` is, or None when it is not exactly one."""
     m = MARKER_RE.fullmatch(text)
-    return Redacted(int(m[2]), bool(m[1]), m[3]) if m else None
+    return Redacted(int(m[2]), bool(m[1]), m[3], m[4] or "") if m else None
+
+
+def masked_form(red: Redacted) -> str:
+    """What a report may show of a value: its marker without the hash (``<redacted:secret,len=9,kind=jwt>``).
+
+    The hash is left out so that evidence reads the same whichever key (if any) the snapshot was redacted
+    with, and so that a hash made under a key someone knows is never shown.
+    """
+    kind = f",kind={red.kind}" if red.kind else ""
+    return f"<redacted:{'secret,' if red.secret else ''}len={red.length}{kind}>"
 
 
 def is_redacted(text: str) -> bool:
@@ -128,24 +153,74 @@ def check_key(key: bytes) -> None:
 
 
 def secret_name(name: str) -> bool:
-    """Whether a variable's name says it holds a secret (``*_FILE`` names a file that does: not itself)."""
-    return bool(_SECRET_NAME_RE.match(name)) and not name.upper().endswith("_FILE")
+    """Whether a variable's name may hold a secret, for masking: SENSITIVE_VAR anywhere in it (``*_FILE`` names
+    a file that does: not itself), or a secret's word as ``secret_variable`` reads names.
+
+    Broader than ``secret_variable`` on purpose: masking ``TOKEN_URL`` costs nothing, missing a password does.
+    """
+    return (bool(_SECRET_NAME_RE.match(name)) and not name.upper().endswith("_FILE")) or secret_variable(name)
 
 
-# Known token formats. Each is specific enough to mask wherever it appears.
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# The words of a name: DB_PASSWORD, dbPassword, spring.datasource.password, APIKey -> API KEY.
+_WORD_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_SECRET_WORDS = _words(
+    "PASSWORD PASSWORDS PASSWD PASS PASSPHRASE SECRET SECRETS TOKEN TOKENS CREDENTIAL CREDENTIALS APIKEY "
+    "ACCESSKEY PRIVATEKEY SECRETKEY"
+)
+_SECRET_PAIRS = frozenset({("API", "KEY"), ("ACCESS", "KEY"), ("PRIVATE", "KEY")})
+# A word after the secret's word that makes the name about the secret, not the secret: DB_PASSWORD_FILE,
+# TOKEN_URL, SECRET_NAME, PRIVATE_KEY_PATH, AWS_ACCESS_KEY_ID, PASSWORD_MIN_LENGTH.
+_QUALIFIERS = _words(
+    "FILE FILES PATH DIR DIRECTORY FOLDER LOCATION URL URI ENDPOINT HOST HOSTNAME SERVER PORT NAME ID "
+    "TYPE KIND MODE METHOD LENGTH LEN SIZE AGE TTL EXPIRY EXPIRES EXPIRATION LIFETIME TIMEOUT HEADER "
+    "FIELD PARAM COOKIE REF ARN VERSION ENABLED DISABLED REQUIRED COMMAND CMD PROVIDER HELPER ISSUER "
+    "AUDIENCE SCOPE SCOPES FORMAT ALGORITHM POLICY PATTERN REGEX PREFIX"
+)
+# A first word that makes the name a switch: ALLOW_EMPTY_PASSWORD=yes, USE_TOKEN_AUTH=1.
+_SWITCHES = _words("ALLOW ENABLE DISABLE REQUIRE USE NO SKIP IGNORE FORCE IS HAS WITH WITHOUT")
+
+
+def secret_variable(name: str) -> bool:
+    """Whether a variable's name says it holds a secret, word by word (what checks S.1, S.2 and 4.10 report).
+
+    One of its words (case and separators aside) is a secret's: PASSWORD, PASSWD, PASS, PASSPHRASE, SECRET,
+    TOKEN, CREDENTIALS, API_KEY, ACCESS_KEY, PRIVATE_KEY (or one word ending in PASSWORD, as DBPASSWORD);
+    no word after the last of them says it is about the secret rather than the secret (``_QUALIFIERS``:
+    ``*_FILE``, ``*_PATH``, ``*_URL``, ``*_NAME``, ``*_ID``...), and its first word is not a switch
+    (``ALLOW_EMPTY_PASSWORD``). TOKENIZER, PASSWORDLESS and SECRETARY are words of their own.
+    """
+    words = [w.upper() for w in _WORD_RE.findall(name)]
+    last = -1
+    for i, word in enumerate(words):
+        pair = i > 0 and (words[i - 1], word) in _SECRET_PAIRS
+        if pair or word in _SECRET_WORDS or word.endswith(("PASSWORD", "PASSWD")):
+            last = i
+    if last < 0 or any(w in _QUALIFIERS for w in words[last + 1 :]):
+        return False
+    return not (last > 0 and words[0] in _SWITCHES)
+
+
+# Known token formats, by kind. Each is specific enough to mask wherever it appears.
+_TOKEN_SHAPES: tuple[tuple[str, str], ...] = (
+    ("aws-access-key-id", r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    ("github-token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
+    ("github-token", r"github_pat_[A-Za-z0-9_]{22,}"),
+    ("gitlab-token", r"glpat-[A-Za-z0-9_-]{20,}"),
+    ("slack-token", r"xox[a-z]-[A-Za-z0-9-]{10,}"),
+    ("google-api-key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("stripe-key", r"[sr]k_live_[0-9A-Za-z]{16,}"),
+    ("npm-token", r"npm_[A-Za-z0-9]{36}"),
+    ("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),
+)
 # (One boundary in front of them all: a lookbehind in each alternative would be tried at every position.)
-_KNOWN_SHAPES = r"""(?<![A-Za-z0-9_-])(?:
-    (?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}(?![A-Z0-9])
-  | gh[pousr]_[A-Za-z0-9]{36,}
-  | github_pat_[A-Za-z0-9_]{22,}
-  | glpat-[A-Za-z0-9_-]{20,}
-  | xox[a-z]-[A-Za-z0-9-]{10,}
-  | AIza[0-9A-Za-z_-]{35}
-  | [sr]k_live_[0-9A-Za-z]{16,}
-  | npm_[A-Za-z0-9]{36}
-  | eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*
-)"""
-_KNOWN_RE = re.compile(_KNOWN_SHAPES, re.VERBOSE)
+_SHAPE_BOUNDARY = r"(?<![A-Za-z0-9_-])"
+_KNOWN_SHAPES = _SHAPE_BOUNDARY + "(?:" + "|".join(pattern for _kind, pattern in _TOKEN_SHAPES) + ")"
+_KNOWN_RE = re.compile(_KNOWN_SHAPES)
+_TOKEN_KINDS = tuple((kind, re.compile(_SHAPE_BOUNDARY + pattern)) for kind, pattern in _TOKEN_SHAPES)
 _PEM_BEGIN = r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
 _PEM_END = r"-----END [A-Z0-9 ]*PRIVATE KEY-----"
 _PEM_RE = re.compile(_PEM_BEGIN)
@@ -185,10 +260,36 @@ def _high_entropy(text: str) -> bool:
     return len(text) >= 20 and any(_random_run(run) for run in _ALNUM_RUN.findall(text))
 
 
+# A file path: where the recommended practice keeps a secret (DB_PASSWORD=/run/secrets/db), not a secret.
+_PATH_RE = re.compile(r"(?:/|\./|\.\./|~/)[A-Za-z0-9._@%+=,:~/-]*")
+# The kinds that make a value a secret by its shape alone. Not "high-entropy" (a random-looking string may
+# be a seed, a build id or a checksum: it is masked, not reported) and not "path".
+VALUE_KINDS = frozenset({kind for kind, _pattern in _TOKEN_SHAPES} | {"private-key", "url-credential"})
+
+
+def value_kind(value: str) -> str:
+    """What ``value`` looks like by its own shape, as a marker records it.
+
+    One of ``VALUE_KINDS`` (a known token format, "private-key" for a PEM private key, "url-credential" for
+    scheme://user:password@host), else "high-entropy" for a random-looking string, "path" for a file path,
+    or "" for nothing in particular.
+    """
+    if _PEM_RE.search(value):
+        return "private-key"
+    for kind, regex in _TOKEN_KINDS:
+        if regex.search(value):
+            return kind
+    if _USERINFO_RE.search(value):
+        return "url-credential"
+    if any(_high_entropy(m.group()) for m in _CANDIDATE_RE.finditer(value)):
+        return "high-entropy"
+    if _PATH_RE.fullmatch(value):
+        return "path"
+    return ""
+
+
 def _secret_shaped(value: str) -> bool:
-    if _KNOWN_RE.search(value) or _PEM_RE.search(value) or _USERINFO_RE.search(value):
-        return True
-    return any(_high_entropy(m.group()) for m in _CANDIDATE_RE.finditer(value))
+    return value_kind(value) not in ("", "path")
 
 
 def looks_secret(name: str, value: str) -> bool:
@@ -335,7 +436,7 @@ _RULES: tuple[Rule, ...] = (
     # "splunk-token": "x" in a JSON document (daemon.json's log-opts), and 'password': 'x' in YAML.
     _rule(r'"(?P<k>[^"\\\n]*)"\s*:\s*"(?P<v>(?:[^"\\\n]|\\.)+)"', accept=_key_ok),
     _rule(r"'(?P<k>[^'\n]*)'\s*:\s*'(?P<v>[^'\n]+)'", accept=_key_ok),
-    _rule(f"(?P<v>{_KNOWN_SHAPES})", re.VERBOSE),
+    _rule(f"(?P<v>{_KNOWN_SHAPES})"),
     _rule(f"(?P<v>{_CANDIDATE})", accept=_entropy_ok),
 )
 
