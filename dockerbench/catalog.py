@@ -1,9 +1,15 @@
-"""The CIS Docker Benchmark v1.6.0 recommendations, as data.
+"""The CIS Docker Benchmark v1.6.0 recommendations, as data, and our own beyond it.
 
 Titles and ids follow the benchmark; the remediation text is our own. Every
 recommendation has: what to change, one or more concrete fixes (a ``docker run``
 flag, a compose key, a daemon.json key, a shell command or an audit rule) and
 links to Docker's documentation.
+
+``RECOMMENDATIONS``, ``BY_ID`` and ``SECTIONS`` are the benchmark's and nothing
+else: the score and every count of CIS checks read them. Our own checks, with
+ids of their own (``"S.1"``), are in ``EXTRA_RECOMMENDATIONS`` and
+``EXTRA_SECTIONS``; ``ALL_BY_ID`` has both, for whatever shows any check's
+title or remediation.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ class Recommendation:
     remediation: str = ""
     fixes: tuple[Fix, ...] = ()
     docs: tuple[str, ...] = ()
+    # "CIS" for the benchmark's; "dockerbench" for our own (EXTRA_RECOMMENDATIONS), outside the CIS score.
+    benchmark: str = "CIS"
 
 
 SECTIONS: dict[str, str] = {
@@ -2378,6 +2386,84 @@ RECOMMENDATIONS: tuple[Recommendation, ...] = (
 )
 
 BY_ID: dict[str, Recommendation] = {r.id: r for r in RECOMMENDATIONS}
+
+
+# -- beyond the benchmark ----------------------------------------------------------
+
+EXTRA_SECTIONS: dict[str, str] = {"S": "Secrets (beyond CIS)"}
+
+_SECRETS_DOCS = (
+    "https://docs.docker.com/engine/swarm/secrets/",
+    "https://docs.docker.com/compose/how-tos/use-secrets/",
+    "https://docs.docker.com/build/building/secrets/",
+)
+
+EXTRA_RECOMMENDATIONS: tuple[Recommendation, ...] = (
+    Recommendation(
+        id="S.1",
+        section="S",
+        title="Ensure secrets are not passed to containers as environment variables",
+        automated=True,
+        level=None,
+        v180_id="",
+        remediation=(
+            "A container's environment is part of its configuration: anyone who may run docker inspect "
+            "reads it, it is copied into every process the container starts, into crash reports and "
+            "often into logs. Give a password, token or key to the container as a file instead: a Docker "
+            "or compose secret, mounted under /run/secrets, and point the application at it (many images "
+            "read NAME_FILE). Moving the values to an --env-file does not help, they still end up in the "
+            "environment. Rotate a secret that was exposed."
+        ),
+        fixes=(
+            Fix("shell", "printf '%s' \"$DB_PASSWORD\" | docker secret create db_password -"),
+            Fix(
+                "swarm",
+                "docker service create --secret db_password -e DB_PASSWORD_FILE=/run/secrets/db_password app",
+            ),
+            Fix(
+                "compose",
+                "services: {app: {secrets: [db_password], environment: {DB_PASSWORD_FILE: /run/secrets/db_password}}}"
+                ", secrets: {db_password: {file: ./db_password.txt}}",
+            ),
+            Fix(
+                "docker run",
+                "--mount type=bind,src=/srv/secrets/db_password,dst=/run/secrets/db_password,readonly "
+                "-e DB_PASSWORD_FILE=/run/secrets/db_password",
+            ),
+        ),
+        docs=_SECRETS_DOCS,
+        benchmark="dockerbench",
+    ),
+    Recommendation(
+        id="S.2",
+        section="S",
+        title="Ensure image history holds no secrets",
+        automated=True,
+        level=None,
+        v180_id="",
+        remediation=(
+            "Every ENV and ARG instruction, and every build argument a RUN step sees, is recorded in the "
+            "image with its value: docker history shows it to anyone who can pull the image, long after "
+            "the build. Never give a secret to a build with ENV, ARG or --build-arg, nor write it on a RUN "
+            "command line; mount it for the one step that needs it with BuildKit's RUN --mount=type=secret, "
+            "and give it to the running container as a file. Rebuild the image without the secret, remove "
+            "the old image from every registry, and rotate the secret."
+        ),
+        fixes=(
+            Fix("Dockerfile", "RUN --mount=type=secret,id=npm_token NPM_TOKEN=$(cat /run/secrets/npm_token) npm ci"),
+            Fix("shell", "docker build --secret id=npm_token,src=$HOME/.npm_token -t app ."),
+            Fix(
+                "compose",
+                "services: {app: {build: {context: ., secrets: [npm_token]}}}, secrets: {npm_token: "
+                "{file: ./npm_token.txt}}",
+            ),
+        ),
+        docs=_SECRETS_DOCS,
+        benchmark="dockerbench",
+    ),
+)
+
+ALL_BY_ID: dict[str, Recommendation] = {r.id: r for r in (*RECOMMENDATIONS, *EXTRA_RECOMMENDATIONS)}
 
 
 def section_of(check_id: str) -> str:

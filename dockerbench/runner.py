@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from dockerbench.catalog import RECOMMENDATIONS, section_of
+from dockerbench.catalog import EXTRA_RECOMMENDATIONS, RECOMMENDATIONS, section_of
 from dockerbench.checks import REGISTRY
 from dockerbench.checks._helpers import NotCollected
 from dockerbench.results import Result, Status
@@ -19,20 +19,21 @@ def select(
     include: Iterable[str] | None = None,
     exclude: Iterable[str] | None = None,
 ) -> list[str]:
-    """Check ids in catalog order, filtered.
+    """Check ids in catalog order, filtered: the CIS ones, then our own (``EXTRA_RECOMMENDATIONS``, "S.1").
 
     ``include``/``exclude`` take ids or id prefixes: "5" is all of section 5,
-    "1.1" all of 1.1.x, "5.4" only 5.4 (not 5.40).
+    "1.1" all of 1.1.x, "5.4" only 5.4 (not 5.40), "S" all of our own.
+    Section letters match in either case ("s.1" is "S.1").
     """
-    sections_set = set(sections or ())
-    inc = list(include or ())
-    exc = list(exclude or ())
+    sections_set = {s.upper() for s in sections or ()}
+    inc = [p.upper() for p in include or ()]
+    exc = [p.upper() for p in exclude or ()]
 
     def matches(check_id: str, patterns: list[str]) -> bool:
         return any(check_id == p or check_id.startswith(p + ".") for p in patterns)
 
     ids = []
-    for rec in RECOMMENDATIONS:
+    for rec in (*RECOMMENDATIONS, *EXTRA_RECOMMENDATIONS):
         if sections_set and section_of(rec.id) not in sections_set:
             continue
         if inc and not matches(rec.id, inc):

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from dockerbench.__main__ import build_parser, main
+from dockerbench.catalog import EXTRA_RECOMMENDATIONS
 from dockerbench.checks import REGISTRY
 from dockerbench.report import check_status, render_json, render_text, summarize
 from dockerbench.results import ObjectRef, Result, Status
@@ -46,7 +47,8 @@ def test_it_writes_a_report_that_matches_the_published_schema(snapshot_file, tmp
     assert main(["--snapshot", str(snapshot_file), "--json", str(out), "-q"]) == 0
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, SCHEMA)
-    assert doc["summary"]["checks"] == 117
+    assert doc["summary"]["checks"] == 117 + len(EXTRA_RECOMMENDATIONS)  # the CIS checks and our own (S.x)
+    assert [c["id"] for c in doc["checks"]][-2:] == ["S.1", "S.2"]
     assert [c["id"] for c in doc["checks"]][:3] == ["1.1.1", "1.1.2", "1.1.3"]
     assert capsys.readouterr().out == ""
 
