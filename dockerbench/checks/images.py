@@ -26,7 +26,7 @@ from dockerbench.checks._helpers import (
     setting_ref,
     warn,
 )
-from dockerbench.redact import SENSITIVE_VAR
+from dockerbench.checks.secrets import env_exposures, history_exposures
 from dockerbench.results import Finding, Status
 from dockerbench.snapshot import HostSnapshot, ImageSnapshot
 
@@ -40,11 +40,6 @@ _SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n")
 
 # ADD as recorded by the classic builder ("#(nop) ADD ...") and by BuildKit ("ADD ... # buildkit").
 _ADD_RE = re.compile(r"(?:^|#\(nop\)\s*)ADD\s+\S")
-
-# The redaction's names too: a value under such a name is marked secret (and masked in commands).
-_SENSITIVE_VAR = SENSITIVE_VAR
-_SECRET_NAME_RE = re.compile(rf"^{_SENSITIVE_VAR}[A-Za-z0-9_]*$", re.IGNORECASE)
-_SECRET_ASSIGN_RE = re.compile(rf"(?<![A-Za-z0-9_])({_SENSITIVE_VAR}[A-Za-z0-9_]*)=(\S+)", re.IGNORECASE)
 
 STALE_DAYS = 90
 LIST_LIMIT = 10
@@ -240,28 +235,24 @@ def check_add_instruction(snap: HostSnapshot) -> list[Finding]:
     return findings or [note("no image history shows ADD; review the Dockerfiles", images=len(images))]
 
 
-def _secret_names(image: ImageSnapshot) -> list[str]:
-    names = set()
-    for entry in (image.inspect.get("Config") or {}).get("Env") or ():
-        name, _, value = str(entry).partition("=")
-        if value and _SECRET_NAME_RE.match(name) and not name.upper().endswith("_FILE"):
-            names.add(name)
-    for h in image.history or ():
-        for name, _value in _SECRET_ASSIGN_RE.findall(str(h.get("CreatedBy") or "")):
-            if not name.upper().endswith("_FILE"):
-                names.add(name)
-    return sorted(names)
-
-
 def check_secrets(snap: HostSnapshot) -> list[Finding]:
+    # A Dockerfile is not on the host, so this stays a hint (INFO per image, else NOTE), from the detector of
+    # checks S.1 and S.2: the image's own environment, and the history lines that record a secret.
     images = audited_images(snap)
     findings = []
     for i in images:
-        names = _secret_names(i)
-        if names:
-            # Names only: the values may be the secrets themselves.
+        env = env_exposures((i.inspect.get("Config") or {}).get("Env") or ())
+        lines = history_exposures(i)
+        names = {e.variable for e in env} | {e.variable for line in lines for e in line.exposures if e.assigned}
+        if env or lines:
+            # Masked values only (redact.masked_form): the values may be the secrets themselves.
             findings.append(
-                info("sets secret-looking variables; check they hold no secret", image_ref(i), variables=names)
+                info(
+                    "sets secret-looking variables or values; check they hold no secret",
+                    image_ref(i),
+                    variables=sorted(n for n in names if n),
+                    lines=[line.evidence() for line in lines[:LIST_LIMIT]],
+                )
             )
     return findings or [note("confirm no Dockerfile stores secrets", images=len(images))]
 

@@ -166,8 +166,26 @@ def test_it_hints_at_secret_looking_variable_names_without_their_values() -> Non
     )
     findings = run_images("4.10", leaky, f.image("clean:1", Config={"Env": ["GPG_KEY=ABC"]}))
     assert verdicts(findings) == [(INFO, "leaky:1")]
-    assert findings[0].evidence == {"variables": ["DB_PASSWORD", "GITHUB_TOKEN"]}
+    assert findings[0].evidence["variables"] == ["DB_PASSWORD", "GITHUB_TOKEN"]
+    # The history lines that record a secret, found by the detector of checks S.1 and S.2, values masked.
+    assert findings[0].evidence["lines"] == [
+        {
+            "step": 0,
+            "instruction": "RUN",
+            "secrets": [
+                {
+                    "variable": "GITHUB_TOKEN",
+                    "reason": "name",
+                    "kind": "",
+                    "value": "<redacted:secret,len=5>",
+                    "source": "build-arg",
+                }
+            ],
+            "line": "|1 GITHUB_TOKEN=<redacted:secret,len=5> /bin/sh -c make",
+        }
+    ]
     assert "hunter2" not in repr(findings)
+    assert "ghp_x" not in repr(findings)
 
 
 def test_it_notes_the_secrets_check_when_no_hint_is_found() -> None:

@@ -139,5 +139,13 @@ def test_the_cli_reports_and_saves_no_secret_but_names_the_variables(
     (secrets_check,) = [c for c in doc["checks"] if c["id"] == "4.10"]
     (finding,) = [r for r in secrets_check["results"] if r["object"] and r["object"]["name"] == planted["tag"]]
     assert finding["status"] == "INFO"
-    assert finding["evidence"] == {"variables": ["API_TOKEN", "BUILD_SECRET", "password"]}
+    # The variables; the --password flag and the URL password are in the history line it lists.
+    assert finding["evidence"]["variables"] == ["API_TOKEN", "BUILD_SECRET"]
+    secrets = [s for line in finding["evidence"]["lines"] for s in line["secrets"]]
+    assert [(s["variable"], s["reason"]) for s in secrets] == [
+        ("BUILD_SECRET", "name"),
+        ("--password", "flag"),
+        ("postgres://app@db.invalid", "value"),
+        ("API_TOKEN", "name"),
+    ]
     assert "API_TOKEN" in proc.stdout
