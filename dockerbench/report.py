@@ -16,14 +16,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dockerbench import __version__
-from dockerbench.catalog import BY_ID, SECTIONS, section_of
+from dockerbench import __version__, catalog
+from dockerbench.catalog import section_of
 from dockerbench.results import Result, Status
 from dockerbench.snapshot import HostSnapshot
 from dockerbench.waivers import Waiver
 
 REPORT_SCHEMA = "dockerbench.report/1"
 BENCHMARK = {"name": "CIS Docker Benchmark", "version": "1.6.0"}
+
+# Every check the report may name: the CIS ones and, where the catalog has them, our own ("S.1").
+BY_ID = getattr(catalog, "ALL_BY_ID", None) or catalog.BY_ID
+SECTIONS: dict[str, str] = {**catalog.SECTIONS, **getattr(catalog, "EXTRA_SECTIONS", {})}
+
+
+def _scored(rec: catalog.Recommendation | None) -> bool:
+    """Whether a check counts in the score: automated CIS recommendations only, never our own extra ones."""
+    return bool(rec and rec.automated and getattr(rec, "benchmark", "CIS") == "CIS")
+
 
 # When a check has several results, the one a reader must see first.
 _PRECEDENCE = [Status.WARN, Status.ERROR, Status.SKIP, Status.NOTE, Status.INFO, Status.PASS]
@@ -93,7 +103,7 @@ def summarize(results: Iterable[Result], waived: Waived | None = None) -> Summar
         waived_check = verdict is Status.WARN and fully_waived(pairs)
         waived_checks += waived_check
         rec = BY_ID.get(check_id)
-        if rec and rec.automated and verdict in (Status.PASS, Status.WARN):
+        if _scored(rec) and verdict in (Status.PASS, Status.WARN):
             judged += 1
             passed += verdict is Status.PASS
             judged_with_waivers += not waived_check
