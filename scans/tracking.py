@@ -22,23 +22,11 @@ from typing import Any
 
 from dockerbench.catalog import section_of
 
+# The key of a finding's object is the one `python -m dockerbench --waivers` matches: one definition for both.
+from dockerbench.waivers import object_key
+
 WARN = "WARN"
 NOT_JUDGED = frozenset({"SKIP", "ERROR"})
-
-
-def object_key(kind: str, object_id: str, name: str) -> str:
-    """The part of a finding's identity that names its object; it survives the object being recreated.
-
-    A container by its name (without Docker's leading "/"), so one recreated from the same spec is the same
-    finding; an image by the name the engine gives it (its first repo:tag, or its id when untagged); a file
-    by its path; a setting, network, node, service or user by its name, else its id; "" for the host itself.
-    """
-    if not kind:
-        return ""
-    key = (name or object_id or "").strip()
-    if kind == "container":
-        key = key.lstrip("/")
-    return key
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from typing import Any
 from django.utils import timezone
 
 from dockerbench.catalog import SECTIONS
+from dockerbench.waivers import object_key
 from hosts.models import Host, Tag
 from scans import tracking, waivers
 from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting
-from scans.tracking import object_key
 
 _counter = {"n": 0}
 
