@@ -167,7 +167,7 @@ def one_scan(host) -> dict:
         "seen": now - scan.finished.timestamp(),
         "run": run,
         "containers": len(snapshot.get("containers") or ()),
-        "results": scan.results.count(),
+        "results": scan.reported().count(),
         "diffs": scan.diffs.count(),
         "snapshot_kb": scan.raw.size / 1024,
     }

@@ -179,7 +179,7 @@ def night_rows(profile: Profile, verdicts: dict[str, str], flips: dict[tuple[str
     """The tracking.Row list of one night: the profile's rows, flipped checks replaced, numbered in order."""
     from scans.tracking import Row
 
-    rows = []
+    rows: list[Row] = []
     for check_id in profile.verdicts:  # the engine's check order
         verdict = verdicts[check_id]
         if verdict == profile.verdicts[check_id]:
