@@ -4,7 +4,7 @@
 
 Without --url it measures the fleet overview (scans:overview: its first page, its last page, and page 2 of
 the hosts with WARN in section 5), the host page (scans:host) of the first seeded host, the check page
-(scans:check) of the check with the most open findings, what to fix first (scans:remediation, default window
+(scans:check) of the check with the most open findings, time to remediate (scans:remediation, default window
 and a year) and the waivers (scans:waivers), full page and htmx partial (HX-Request). Each page is requested
 once to warm up, then --reps times with Django's test client as a logged-in Viewer (--as superuser: as a
 superuser, who skips the permission query every role member's request makes); it prints the median and the
@@ -61,8 +61,8 @@ def default_targets() -> list[tuple[str, str | None]]:
         ("host page", "scans:host", (host.pk,) if host else (), ""),
         (f"check page ({busiest['check_id'] if busiest else '-'})", "scans:check",
          (busiest["check_id"],) if busiest else (), ""),
-        ("what to fix first", "scans:remediation", (), ""),
-        ("what to fix first, a year", "scans:remediation", (), "?days=365"),
+        ("time to remediate", "scans:remediation", (), ""),
+        ("time to remediate, a year", "scans:remediation", (), "?days=365"),
         ("waivers", "scans:waivers", (), ""),
     ):  # fmt: skip
         try:
