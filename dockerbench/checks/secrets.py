@@ -250,6 +250,13 @@ def _exposure(text: str, m: re.Match[str], source: str) -> Exposure | None:
 
 def history_line(step: int, created_by: str) -> HistoryLine | None:
     """The secrets one history line records (``CreatedBy``, raw or redacted), or None when it records none."""
+    found = _read_line(created_by)
+    return None if found is None else HistoryLine(step, *found)
+
+
+# Not cached across calls, on purpose: a cache would keep a raw snapshot's lines, secrets and all, for the
+# life of the process.
+def _read_line(created_by: str) -> tuple[str, tuple[Exposure, ...], str] | None:
     text = redact_text(created_by, _SCRATCH_KEY)  # a redacted line is left as it is
     instruction = _instruction(text)
     args_end = _build_args_end(text)
@@ -266,7 +273,7 @@ def history_line(step: int, created_by: str) -> HistoryLine | None:
     shown = " ".join(_masked_text(text).split())
     if len(shown) > LINE_LIMIT:
         shown = shown[: LINE_LIMIT - 1] + "…"
-    return HistoryLine(step, instruction, tuple(exposures), shown)
+    return instruction, tuple(exposures), shown
 
 
 def history_exposures(image: ImageSnapshot) -> list[HistoryLine]:
@@ -305,17 +312,21 @@ def _audited_images(snap: HostSnapshot) -> tuple[ImageSnapshot, ...]:
 
 
 def _history_message(line: HistoryLine) -> str:
-    sources = {e.source for e in line.exposures}
-    names = ", ".join(e.variable or "a value" for e in line.exposures)
-    if sources == {"build-arg"}:
-        where = f"build argument {names} is recorded in a RUN step"
-        fix = "mount it with RUN --mount=type=secret instead of --build-arg"
-    elif line.instruction in ("ENV", "ARG"):
-        where = f"{line.instruction} {names} stores a secret in the image"
-        fix = "give it to the running container as a secret or a file, and to a build step with --mount=type=secret"
+    names = [e.variable or "a value" for e in line.exposures]
+    listed = ", ".join(names)
+    if {e.source for e in line.exposures} == {"build-arg"}:
+        plural = len(names) > 1
+        where = f"build argument{'s' if plural else ''} {listed} {'are' if plural else 'is'} recorded in a RUN step"
+        fix = "mount the secret for that step with RUN --mount=type=secret instead of passing --build-arg"
+    elif line.instruction == "ARG":
+        where = f"ARG {listed} stores a default value that is a secret"
+        fix = "mount the secret for the step that needs it with RUN --mount=type=secret instead"
+    elif line.instruction == "ENV":
+        where = f"ENV {listed} stores a secret in the image"
+        fix = "give it to the running container as a Docker secret or a file instead"
     else:
-        where = f"a {line.instruction} step records a secret ({names})"
-        fix = "mount it for that step with RUN --mount=type=secret"
+        where = f"a {line.instruction} step records a secret ({listed})"
+        fix = "mount it for that step with RUN --mount=type=secret instead"
     return f"{where}: docker history shows it to anyone who can pull the image; {fix}, rebuild and rotate it"
 
 
