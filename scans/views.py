@@ -62,7 +62,7 @@ def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpR
         host,
         scan=scan,
         status=_choice(request, "status", VERDICTS),
-        section=_choice(request, "section", SECTIONS),
+        section=_choice(request, "section", queries.ALL_SECTIONS),
         check=request.GET.get("check", "")[:16],
         page=request.GET.get("page", 1),
     )

@@ -1,14 +1,16 @@
 """Waiver pages: the list with its filters, one waiver, and creating, editing and revoking one (Operators).
 
 A waiver is created from a finding, a check page or a host page: the form comes in with htmx next to what
-is waived, and on success the page's findings redraw themselves (the "waivers-changed" event), so the
-score and the WAIVED badges change without a reload. Without htmx the same URLs are plain pages.
+is waived, and on success the page's findings redraw in place (see _saved), so the score and the WAIVED
+badges change without a reload. Without htmx the same URLs are plain pages.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Count, Q, QuerySet
@@ -85,20 +87,23 @@ def waiver_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _initial(request: HtmxHttpRequest) -> tuple[dict[str, Any], str]:
-    """The form's starting values from what it was opened on: ?finding=, ?check= (and ?tag=) or ?host=."""
+    """The form's starting values and where it was opened: on a finding (?finding=), a host page's check
+    (?check=&host=) or a check page (?check=)."""
     initial: dict[str, Any] = {"owner": request.user.get_username(), "expires": waivers.today() + timedelta(days=90)}
     origin = ""
-    finding_id = request.GET.get("finding", "")
-    if finding_id.isdigit():
-        finding = Finding.objects.filter(pk=int(finding_id)).select_related("host").first()
-        if finding is not None:
-            initial.update(check_id=finding.check_id, host=finding.host_id, object_pattern=finding.object_key)
-            origin = f"finding-{finding.pk}"
     if request.GET.get("check"):
         initial["check_id"] = request.GET["check"][:16]
+        origin = "check"
     host_id = request.GET.get("host", "")
     if host_id.isdigit() and Host.objects.filter(pk=int(host_id)).exists():
         initial["host"] = int(host_id)
+        origin = "host"
+    finding_id = request.GET.get("finding", "")
+    if finding_id.isdigit():
+        finding = Finding.objects.filter(pk=int(finding_id)).first()
+        if finding is not None:
+            initial.update(check_id=finding.check_id, host=finding.host_id, object_pattern=finding.object_key)
+            origin = f"finding-{finding.pk}"
     return initial, origin
 
 
@@ -150,10 +155,18 @@ def _form_page(
 
 
 def _saved(request: HtmxHttpRequest, waiver: Waiver, origin: str, text: str) -> HttpResponse:
+    """After a waiver is saved where it was opened (htmx): the page's findings redraw in place, no reload.
+
+    On a host page, the findings table comes back with the waived check open (HX-Location into
+    #findings-table); on a check page, its objects redraw on the "waivers-changed" event.
+    """
     if getattr(request, "htmx", None) and origin:
-        # In place of the form: what was saved. The findings on the page redraw on the event.
         response = render(request, "scans/waiver_form.html#waiver-saved", {"waiver": waiver, "text": text})
-        response["HX-Trigger"] = SAVED_EVENT
+        if (origin.startswith("finding-") or origin == "host") and waiver.host_id is not None:
+            url = reverse("scans:host", args=[waiver.host_id]) + "?" + urlencode({"check": waiver.check_id})
+            response["HX-Location"] = json.dumps({"path": url, "target": "#findings-table", "swap": "outerHTML"})
+        else:
+            response["HX-Trigger"] = SAVED_EVENT
         return response
     messages.success(request, text)
     return redirect_to(request, reverse("scans:waiver", args=[waiver.pk]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -165,7 +166,13 @@ def test_a_waiver_made_from_a_finding_with_htmx_redraws_the_findings() -> None:
         },
         **HX,
     )
-    assert saved.status_code == 200 and saved["HX-Trigger"] == "waivers-changed"
+    assert saved.status_code == 200
+    location = json.loads(saved["HX-Location"])  # the host's findings come back in place, the check open
+    assert location == {
+        "path": reverse("scans:host", args=[scan.host_id]) + "?check=5.10",
+        "target": "#findings-table",
+        "swap": "outerHTML",
+    }
     finding.refresh_from_db()
     assert finding.waiver is not None
     page = client.get(reverse("scans:host", args=[scan.host_id]), HTTP_HX_TARGET="findings-table", **HX).text
@@ -187,3 +194,30 @@ def test_viewers_see_waivers_but_cannot_make_one() -> None:
     assert first is not None
     host_page = client.get(reverse("scans:host", args=[first.host_id])).text
     assert "Waive…" not in host_page
+
+
+def test_a_waiver_made_on_a_check_page_redraws_its_objects() -> None:
+    scanned("web-1", "a", tags=("prod",))
+    user = make_user("operator")
+    assert user is not None
+    client = Client()
+    client.force_login(user)
+    page = client.get(reverse("scans:check", args=["5.10"])).text
+    assert "Waive 5.10 everywhere or on a tag" in page and 'hx-trigger="waivers-changed from:body"' in page
+    form = client.get(reverse("scans:waiver-add"), {"check": "5.10"}, **HX).text
+    assert 'value="check"' in form
+    saved = client.post(
+        reverse("scans:waiver-add"),
+        {
+            "check_id": "5.10",
+            "tag": Tag.objects.get(name="prod").pk,
+            "reason": "fleet-wide decision",
+            "owner": "ops",
+            "expires": (today() + timedelta(days=20)).isoformat(),
+            "origin": "check",
+        },
+        **HX,
+    )
+    assert saved["HX-Trigger"] == "waivers-changed"
+    objects = client.get(reverse("scans:check", args=["5.10"]), HTTP_HX_TARGET="check-objects", **HX).text
+    assert ">WAIVED<" in objects
