@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db.models import Count
 from django.utils import timezone
 
 from dockerbench.results import ObjectRef, Result, Status
-from dockerbench.runner import select
+from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import ContainerSnapshot, DiffEntry, HostSnapshot
 from hosts.crypto import Sealed
 from hosts.models import Host
 from hosts.services import create_host
 from scans import services
-from scans.models import DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
+from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, ScanSnapshot, warn_sections_of
 from tests.personas import make_user
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +34,9 @@ def wait_for_diff(container, path: str, timeout: float = 10.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{path} never showed in the container's diff")
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "dockerbench/tests/fixtures/hosts"
 
 
 @pytest.fixture
@@ -337,3 +342,43 @@ def test_prune_keeps_recent_snapshots_and_each_hosts_latest(local_host: Host, se
 
     assert set(ScanSnapshot.objects.values_list("scan_id", flat=True)) == {scans[1].pk, scans[2].pk}
     assert set(DiffSnapshot.objects.values_list("scan_id", flat=True)) == {scans[1].pk, scans[2].pk}
+
+
+def test_a_partial_scan_never_fixes_what_it_did_not_collect(local_host: Host) -> None:
+    """The real checks on a real host snapshot, recorded twice: the second time the containers could not be
+    listed (a partial scan). Their WARN findings stay open; a third, complete scan without them fixes them."""
+    full = HostSnapshot.from_json((FIXTURES / "misconfigured.json").read_text())
+    container_warns = {
+        (r.check_id, r.object.name)
+        for r in evaluate(full)
+        if r.status is Status.WARN and r.object is not None and r.object.kind == "container"
+    }
+    assert container_warns  # the misconfigured host has offending containers
+    no_containers = dataclasses.replace(full, containers=None, missing={**full.missing, "containers": "timed out"})
+    empty = dataclasses.replace(full, containers=())
+
+    def record(snapshot: HostSnapshot) -> Scan:
+        scan = services.claim_scan(services.start_scan(local_host, trigger=Scan.Trigger.USER).pk, worker="w")
+        assert scan is not None
+        services.record_results(scan, snapshot, evaluate(snapshot))
+        scan.refresh_from_db()
+        return scan
+
+    def open_keys() -> set[tuple[str, str]]:
+        rows = Finding.objects.filter(host=local_host, state="open", object_kind="container")
+        return set(rows.values_list("check_id", "object_key"))
+
+    first = record(full)
+    assert open_keys() == {(c, n.lstrip("/")) for c, n in container_warns}
+    assert first.summary["news"]["first"] is True
+
+    partial = record(no_containers)
+    assert partial.status == Scan.Status.PARTIAL
+    assert open_keys() == {(c, n.lstrip("/")) for c, n in container_warns}  # a SKIP is not a fix
+    assert partial.summary["news"]["fixed"] == {}
+    assert Episode.open_at(partial).filter(finding__object_kind="container").count() == len(container_warns)
+    assert not partial.reported().filter(object_kind="container").exists()  # it reported none of them
+
+    complete = record(empty)
+    assert open_keys() == set()
+    assert sum(complete.summary["news"]["fixed"].values()) >= len(container_warns)
