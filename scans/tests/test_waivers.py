@@ -221,3 +221,15 @@ def test_a_waiver_made_on_a_check_page_redraws_its_objects() -> None:
     assert saved["HX-Trigger"] == "waivers-changed"
     objects = client.get(reverse("scans:check", args=["5.10"]), HTTP_HX_TARGET="check-objects", **HX).text
     assert ">WAIVED<" in objects
+
+
+def test_an_admin_sets_the_longest_a_waiver_may_run() -> None:
+    user = make_user("admin")
+    assert user is not None
+    client = Client()
+    client.force_login(user)
+    policy = WaiverPolicy.current()
+    url = reverse("admin:scans_waiverpolicy_change", args=[policy.pk])
+    assert client.post(url, {"max_days": "60"}).status_code == 302
+    assert waivers.max_expiry() == today() + timedelta(days=60)
+    assert client.get(reverse("admin:scans_waiverpolicy_add")).status_code == 403  # one policy only
