@@ -50,8 +50,8 @@ SCAN_COLUMNS = (
     "warn_count, warn_sections, waived_score, waived_checks, engine_version, claim, sends"
 )
 FINDING_COLUMNS = (
-    "id, host_id, check_id, section, object_kind, object_key, status, object_name, state, first_seen, last_seen, "
-    "opened, fixed, reopened"
+    "id, host_id, check_id, section, object_kind, object_key, detail, status, object_name, state, first_seen, "
+    "last_seen, opened, fixed, reopened"
 )
 SIGHTING_COLUMNS = (
     "id, host_id, finding_id, since, until, seq, check_id, section, status, object_kind, object_id, object_name, "
@@ -259,7 +259,7 @@ class HostTracker:
 
     def __init__(self, host_id: int) -> None:
         self.host_id = host_id
-        self.findings: dict[tuple[str, str, str], dict] = {}
+        self.findings: dict[tuple[str, str, str, str], dict] = {}
         self.current: dict[int, dict] = {}  # finding's index -> its sighting with until None
         self.open: dict[int, dict] = {}  # finding's index -> its open episode
         self.sightings: list[dict] = []
@@ -287,9 +287,9 @@ class HostTracker:
                 self.findings[identity] = {
                     "index": len(self.findings), "order": (scan_id, n), "host_id": self.host_id,
                     "check_id": row.check_id, "section": section_of(row.check_id)[:2],
-                    "object_kind": row.object_kind, "object_key": identity[2][:512], "status": row.status,
-                    "object_name": row.object_name, "state": "clean", "first_seen": when, "last_seen": when,
-                    "opened": None, "fixed": None, "reopened": 0,
+                    "object_kind": row.object_kind, "object_key": identity[2], "detail": identity[3],
+                    "status": row.status, "object_name": row.object_name, "state": "clean", "first_seen": when,
+                    "last_seen": when, "opened": None, "fixed": None, "reopened": 0,
                 }  # fmt: skip
                 n += 1
         reported_ids = set()
@@ -473,8 +473,8 @@ def seed(args: argparse.Namespace) -> Seeded:
             f["id"] = i
         counts = {
             "findings": _copy(raw, "scans_finding", FINDING_COLUMNS, (
-                (f["id"], f["host_id"], f["check_id"], f["section"], f["object_kind"], f["object_key"], f["status"],
-                 f["object_name"], f["state"], f["first_seen"], f["last_seen"], f["opened"], f["fixed"],
+                (f["id"], f["host_id"], f["check_id"], f["section"], f["object_kind"], f["object_key"], f["detail"],
+                 f["status"], f["object_name"], f["state"], f["first_seen"], f["last_seen"], f["opened"], f["fixed"],
                  f["reopened"]) for f in findings)),
             "sightings": _copy(raw, "scans_sighting", SIGHTING_COLUMNS, (
                 (i, s["finding"]["host_id"], s["finding"]["id"], s["since"], s["until"], s["seq"], s["check_id"],
@@ -558,7 +558,9 @@ def verify(seeded: Seeded, sample: int, rng: random.Random) -> bool:
     hosts = (hosts + rng.sample(list(seeded.host_profile), k=max(0, sample - len(hosts))))[:sample]
 
     def state(host_id: int) -> tuple:
-        ident = {f.pk: (f.check_id, f.object_kind, f.object_key) for f in Finding.objects.filter(host_id=host_id)}
+        ident = {
+            f.pk: (f.check_id, f.object_kind, f.object_key, f.detail) for f in Finding.objects.filter(host_id=host_id)
+        }
         findings = sorted(
             (ident[f.pk], f.section, f.status, f.object_name, f.state, f.first_seen, f.last_seen, f.opened, f.fixed,
              f.reopened) for f in Finding.objects.filter(host_id=host_id)
@@ -658,17 +660,15 @@ def report_sizes() -> None:
     )
     from django.conf import settings
 
-    diffs_year = max(scans - with_diffs, 0) * per_diff
     hosts = sizes["hosts_host"][1] or 1
     retention = settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS
+    # prune_snapshots keeps the raw snapshot and the diffs of the last `retention` days (and each host's latest).
+    diffs_kept = max(hosts * retention - with_diffs, 0) * per_diff
     raw_kept = max(hosts * retention * per_raw - sizes["scans_scansnapshot"][0], 0)
     print(
-        f"in production, on top: DiffSnapshot rows of every scan (never pruned) + {diffs_year / 2**30:.2f} GiB a year;"
-    )
-    print(
-        f"raw snapshots of the last {retention} days (DOCKERBENCH_SNAPSHOT_RETENTION_DAYS) + {raw_kept / 2**30:.2f}"
-        f" GiB:"
-        f" {(year + diffs_year + raw_kept) / 2**30:.2f} GiB in all"
+        f"in production, on top, for the last {retention} days (DOCKERBENCH_SNAPSHOT_RETENTION_DAYS): DiffSnapshot rows"
+        f" + {diffs_kept / 2**30:.2f} GiB, raw snapshots + {raw_kept / 2**30:.2f} GiB:"
+        f" {(year + diffs_kept + raw_kept) / 2**30:.2f} GiB in all"
     )
 
 

@@ -89,6 +89,26 @@ def object_key(kind: str, object_id: str, name: str) -> str:
     return name or object_id
 
 
+def finding_detail(evidence: object) -> str:
+    """What tells apart two findings of one check on one object, from the result's evidence; "" for most checks.
+
+    S.1 reports each secret variable of a container, S.2 each history line of an image that records one: the
+    variable (S.1), or the instruction and its variables (S.2), so a secret removed from a container fixes
+    that finding alone and a new one is new, whatever order the engine lists them in. A waiver's object
+    pattern matches the object's key, so it covers all of them.
+    """
+    if not isinstance(evidence, dict):
+        return ""
+    variable = evidence.get("variable")
+    if isinstance(variable, str):
+        return variable[:200]
+    secrets = evidence.get("secrets")
+    if isinstance(secrets, list) and isinstance(evidence.get("instruction"), str):
+        names = sorted({str(s.get("variable", "")) for s in secrets if isinstance(s, dict)})
+        return f"{evidence['instruction']} {','.join(names)}"[:200]
+    return ""
+
+
 def key_of(ref: ObjectRef | None) -> str:
     """``object_key`` of a result's object; "" when the result is about the host as a whole."""
     return "" if ref is None else object_key(ref.kind, ref.id, ref.name)

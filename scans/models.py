@@ -216,6 +216,9 @@ class Finding(models.Model):
     section = models.CharField(max_length=2)
     object_kind = models.CharField(max_length=32, blank=True)
     object_key = models.CharField(max_length=512, blank=True)
+    # Two findings of one check on one object (S.1: each secret variable of a container) differ here:
+    # dockerbench.waivers.finding_detail; "" for most checks.
+    detail = models.CharField(max_length=220, blank=True, default="")
     # The latest sighting's status and names, for lists that do not read the sightings.
     status = models.CharField(max_length=8, choices=Status.choices)
     object_name = models.CharField(max_length=512, blank=True)
@@ -230,7 +233,9 @@ class Finding(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["host", "check_id", "object_kind", "object_key"], name="finding_identity")
+            models.UniqueConstraint(
+                fields=["host", "check_id", "object_kind", "object_key", "detail"], name="finding_detail_identity"
+            )
         ]
         indexes = [
             models.Index(fields=["state", "check_id"], name="finding_state_check"),
@@ -238,7 +243,8 @@ class Finding(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.check_id} {self.object_kind} {self.object_key or '(host)'} on host #{self.host_id}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.check_id} {self.object_kind} {self.object_key or '(host)'}{detail} on host #{self.host_id}"
 
     @property
     def waived(self) -> bool:

@@ -3,7 +3,7 @@
 ``track`` is called by record_results inside its transaction, and by the migration that turned the old
 per-scan result rows into findings (with the migration's historical models), so both follow one set of rules:
 
-- A result is matched to its Finding by (check, object kind, object key); a new key is a new Finding.
+- A result is matched to its Finding by (check, object kind, object key, detail); a new one is a new Finding.
 - A Sighting is written only when what is reported changes; the one it replaces ends at this scan. A
   finding this scan did not report at all has its sighting ended here too: sightings are what was said.
 - WARN opens an episode when none is open (a finding fixed before is then reopened). An open episode is
@@ -23,7 +23,7 @@ from typing import Any
 from dockerbench.catalog import section_of
 
 # The key of a finding's object is the one `python -m dockerbench --waivers` matches: one definition for both.
-from dockerbench.waivers import object_key
+from dockerbench.waivers import finding_detail, object_key
 
 WARN = "WARN"
 NOT_JUDGED = frozenset({"SKIP", "ERROR"})
@@ -72,15 +72,25 @@ class Models:
     Episode: Any
 
 
-def keyed(rows: Iterable[Row]) -> dict[tuple[str, str, str], Row]:
-    """The rows by identity. Two results of one check on one key (rare) are told apart as key, key#2, ..."""
-    out: dict[tuple[str, str, str], Row] = {}
-    seen: Counter[tuple[str, str, str]] = Counter()
+Identity = tuple[str, str, str, str]  # check, object kind, object key, detail
+KEY_LENGTH = 512  # Finding.object_key's: an identity is what the database can hold, or the next scan misses it
+
+
+def keyed(rows: Iterable[Row]) -> dict[Identity, Row]:
+    """The rows by identity: (check, object kind, object key, detail). Two results that still share one
+    (rare: a check naming one object twice, with nothing to tell them apart) get details "#2", "#3"... in order."""
+    out: dict[Identity, Row] = {}
+    seen: Counter[Identity] = Counter()
     for row in sorted(rows, key=lambda r: r.seq):
-        base = (row.check_id, row.object_kind, object_key(row.object_kind, row.object_id, row.object_name))
+        base = (
+            row.check_id,
+            row.object_kind,
+            object_key(row.object_kind, row.object_id, row.object_name)[:KEY_LENGTH],
+            finding_detail(row.evidence),
+        )
         seen[base] += 1
         n = seen[base]
-        out[base if n == 1 else (base[0], base[1], f"{base[2]}#{n}")] = row
+        out[base if n == 1 else (base[0], base[1], base[2], f"{base[3]}#{n}")] = row
     return out
 
 
@@ -103,7 +113,6 @@ def track(
     when: datetime,
     rows: Sequence[Row],
     first: bool,
-    max_length: int = 512,
 ) -> News:
     """Apply one scan's results to the host's findings (7 queries, plus the writes that something changed)."""
     Finding, Sighting, Episode = models.Finding, models.Sighting, models.Episode
@@ -111,7 +120,7 @@ def track(
     reported = keyed(rows)
     judged = judged_checks(rows)
 
-    findings = {(f.check_id, f.object_kind, f.object_key): f for f in Finding.objects.filter(host_id=host_id)}
+    findings = {(f.check_id, f.object_kind, f.object_key, f.detail): f for f in Finding.objects.filter(host_id=host_id)}
     current = {s.finding_id: s for s in Sighting.objects.filter(host_id=host_id, until__isnull=True)}
     open_episodes = {e.finding_id: e for e in Episode.objects.filter(host_id=host_id, fixed_scan__isnull=True)}
 
@@ -123,7 +132,8 @@ def track(
                 check_id=row.check_id,
                 section=section_of(row.check_id)[:2],
                 object_kind=row.object_kind,
-                object_key=identity[2][:max_length],
+                object_key=identity[2],
+                detail=identity[3],
                 status=row.status,
                 object_name=row.object_name,
                 state="clean",

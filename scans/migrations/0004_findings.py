@@ -96,6 +96,7 @@ class Migration(migrations.Migration):
                 ("section", models.CharField(max_length=2)),
                 ("object_kind", models.CharField(blank=True, max_length=32)),
                 ("object_key", models.CharField(blank=True, max_length=512)),
+                ("detail", models.CharField(blank=True, default="", max_length=220)),
                 (
                     "status",
                     models.CharField(
@@ -314,7 +315,7 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="finding",
             constraint=models.UniqueConstraint(
-                fields=("host", "check_id", "object_kind", "object_key"), name="finding_identity"
+                fields=("host", "check_id", "object_kind", "object_key", "detail"), name="finding_detail_identity"
             ),
         ),
         migrations.RunPython(replay_results, migrations.RunPython.noop, elidable=False),

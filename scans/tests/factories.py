@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 
 from dockerbench.catalog import SECTIONS
-from dockerbench.waivers import object_key
+from dockerbench.waivers import finding_detail, object_key
 from hosts.models import Host, Tag
 from scans import tracking, waivers
 from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting
@@ -97,6 +97,7 @@ def make_result(scan: Scan, check_id: str, status: str = "WARN", **fields: Any) 
         check_id=check_id,
         object_kind=kind,
         object_key=key,
+        detail=finding_detail(fields.get("evidence")),
         defaults={
             "section": check_id.split(".")[0],
             "status": status,

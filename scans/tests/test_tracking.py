@@ -129,3 +129,41 @@ def test_history_replayed_at_random_answers_each_scan_exactly() -> None:
         assert got == expected_reported[scan.pk], scan.pk
         assert {e.finding.object_key for e in Episode.open_at(scan)} == expected_open[scan.pk], scan.pk
     assert Sighting.objects.filter(host=host).count() < sum(len(v) for v in expected_reported.values())
+
+
+def test_each_secret_variable_of_a_container_is_its_own_finding_whatever_the_order() -> None:
+    host = make_host()
+    one, two, three = nightly(host, 3)
+
+    def env(seq: int, variable: str) -> tracking.Row:
+        evidence = {"variable": variable, "reason": "name", "kind": "", "value": "<redacted:secret,len=8>"}
+        return tracking.Row(seq, "S.1", "WARN", "container", "c" * 64, "/api", f"{variable} holds a secret", evidence)
+
+    run = TRACKED
+    tracking.track(
+        run,
+        host_id=host.pk,
+        scan_id=one.pk,
+        when=one.created,
+        rows=[env(0, "DB_PASSWORD"), env(1, "API_TOKEN")],
+        first=True,
+    )
+    # The engine lists them the other way round: the same two findings, nothing new, nothing fixed.
+    news = tracking.track(
+        run,
+        host_id=host.pk,
+        scan_id=two.pk,
+        when=two.created,
+        rows=[env(0, "API_TOKEN"), env(1, "DB_PASSWORD")],
+        first=False,
+    )
+    assert (news.opened, news.fixed) == ([], [])
+    # The password moves to a secret file: that finding alone is fixed.
+    news = tracking.track(
+        run, host_id=host.pk, scan_id=three.pk, when=three.created, rows=[env(0, "API_TOKEN")], first=False
+    )
+    assert [Finding.objects.get(pk=pk).detail for pk in news.fixed] == ["DB_PASSWORD"]
+    assert {(f.object_key, f.detail, f.state) for f in Finding.objects.filter(host=host)} == {
+        ("api", "API_TOKEN", "open"),
+        ("api", "DB_PASSWORD", "fixed"),
+    }
