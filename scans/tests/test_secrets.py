@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from hosts.models import Host
 from hosts.services import create_host
-from scans.models import Scan, ScanSnapshot
+from scans.models import Finding, Scan, ScanSnapshot
 from tests.personas import persona_client
 from tests.workers import wait_for
 
@@ -42,6 +42,8 @@ def _pages(client: Client, host: Host, scan: Scan) -> str:
         reverse("scans:host", args=[host.pk]),
         reverse("scans:scan", args=[scan.pk]),
         reverse("scans:scan", args=[scan.pk]) + "?check=5.7",
+        reverse("scans:scan", args=[scan.pk]) + "?check=S.1",
+        reverse("scans:check", args=["S.1"]),
         reverse("scans:check", args=["4.10"]),
         reverse("scans:check", args=["5.7"]),
         reverse("scans:drift", args=[host.pk]),
@@ -87,6 +89,9 @@ def test_a_containers_password_is_in_no_row_page_or_log(
 
     rows = _every_row_as_text()
     assert "DB_PASSWORD=<redacted:" in rows  # the name is kept, the value is a marker
+    # S.1 names the variable as an open finding of its own; the harmless one is not a finding.
+    s1 = Finding.objects.filter(host=host, check_id="S.1", state=Finding.State.OPEN)
+    assert set(s1.values_list("detail", flat=True)) == {"DB_PASSWORD"}
     pages = _pages(persona_client("admin"), host, scan)
     for secret in (in_env, on_command_line):
         assert secret not in rows
