@@ -282,7 +282,7 @@ def _add_tags_trends_and_changes(rows: list[HostRow], section: str) -> None:
 
 # -- what to fix first ------------------------------------------------------------------------------
 
-TOP_RISKS = 10
+TOP_RISKS = 5  # on the overview and a host page: what one morning can fix
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from dockerbench import risk
 from hosts.models import Tag
 from scans import queries, waivers
 from scans.forms import WaiverForm
@@ -233,3 +234,32 @@ def test_an_admin_sets_the_longest_a_waiver_may_run() -> None:
     assert client.post(url, {"max_days": "60"}).status_code == 302
     assert waivers.max_expiry() == today() + timedelta(days=60)
     assert client.get(reverse("admin:scans_waiverpolicy_add")).status_code == 403  # one policy only
+
+
+def test_what_to_fix_first_ranks_by_weight_objects_and_age_and_leaves_waived_out() -> None:
+    old = timezone.now() - timedelta(days=60, minutes=1)  # finished 3 s later: 60 whole days ago
+    web = make_host("web-1")
+    first = make_scan(web, when=old)
+    track(first, ("5.11", "WARN", "container", "a"))  # memory limits, open for 60 days
+    scan = make_scan(web)
+    track(
+        scan,
+        ("5.11", "WARN", "container", "a"),
+        ("5.5", "WARN", "container", "p"),  # privileged, found today
+        ("4.1", "WARN", "container", "a"),
+        ("4.1", "WARN", "container", "b"),
+        ("4.1", "WARN", "container", "c"),
+    )
+    ranks = {r.check_id: r for r in queries.top_risks(limit=10)}
+    assert ranks["5.5"].rank == risk.rank(risk.weight("5.5"), 1, 0)
+    assert ranks["5.11"].age_days == 60 and ranks["5.11"].rank == risk.rank(risk.weight("5.11"), 1, 60)
+    assert ranks["4.1"].objects == 3 and ranks["4.1"].hosts == 1
+    order = [r.check_id for r in queries.top_risks(limit=10)]
+    assert order == sorted(order, key=lambda c: -ranks[c].rank)
+    # The host page ranks the same checks from its findings, with no query of its own.
+    page = queries.host_page(web)
+    assert [r.check_id for r in page.risks] == order
+    # A waived check leaves both rankings.
+    waive("5.5", host=web)
+    assert "5.5" not in [r.check_id for r in queries.top_risks(limit=10)]
+    assert "5.5" not in [r.check_id for r in queries.host_page(web).risks]
