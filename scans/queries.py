@@ -436,7 +436,11 @@ def remediation(*, days: int = 90, tag: str = "") -> Remediation:
     by_host = [
         row("host", k, names[int(k)], reverse("scans:host", args=[int(k)])) for k in host_keys if int(k) in names
     ]
-    section_keys = sorted(set(durations["section"]) | set(opened_now["section"]), key=check_sort_key)
+    order = list(ALL_SECTIONS)  # the catalog's sections, then ours (S)
+    section_keys = sorted(
+        set(durations["section"]) | set(opened_now["section"]),
+        key=lambda k: (order.index(k) if k in order else len(order), k),
+    )
     by_section = [
         row("section", k, f"{k}. {ALL_SECTIONS.get(k, k)}", reverse("scans:overview") + f"?section={k}&status=warn")
         for k in section_keys

@@ -167,3 +167,10 @@ def test_each_secret_variable_of_a_container_is_its_own_finding_whatever_the_ord
         ("api", "API_TOKEN", "open"),
         ("api", "DB_PASSWORD", "fixed"),
     }
+
+
+def test_remediation_lists_the_catalogs_sections_in_order_then_ours() -> None:
+    host = make_host()
+    (scan,) = nightly(host, 1)
+    track(scan, ("S.1", "WARN", "container", "api"), ("5.4", "WARN", "container", "db"), ("2.1", "WARN", "", ""))
+    assert [r.key for r in queries.remediation().by_section] == ["2", "5", "S"]
