@@ -435,7 +435,7 @@ def record_results(
         scan.warn_count = summary.by_status.get("WARN", 0)
         scan.engine_version = _text(snapshot.engine_version, _field_length(Scan, "engine_version"))
         scan.status = Scan.Status.PARTIAL if failed else Scan.Status.SUCCEEDED
-        scan.finished = now
+        scan.finished = timezone.now()  # when it was stored; its findings carry the time the store began
         checks_total = len(select())
         scan.progress = {
             "phase": "done",
