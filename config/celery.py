@@ -35,6 +35,8 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.notify_expiring_waivers",
         "schedule": crontab(hour="7", minute="0"),
     },
+    # A delivery whose task message was lost (broker down at commit) is sent again.
+    "resend-lost-deliveries": {"task": "notifications.tasks.resend_lost_deliveries", "schedule": 300.0},
 }
 
 

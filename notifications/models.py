@@ -129,6 +129,7 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    tried = models.DateTimeField(null=True, blank=True)  # the last try's end: a pending one untouched long is lost
     # Held by the attempt sending it, so two copies of the task never send it at once.
     claimed_until = models.DateTimeField(null=True, blank=True)
 

@@ -54,6 +54,10 @@ BACKOFF_SECONDS = 30
 BACKOFF_MAX_SECONDS = 600
 # Held by the attempt sending a delivery: longer than one try can take (the timeout, the SMTP exchange).
 CLAIM_SECONDS = 120
+# A pending delivery no try has touched for this long lost its task message (the broker was down at commit,
+# or lost it): beat sends it again. Longer than the whole retry chain takes (about 8 minutes).
+RESEND_AFTER = timedelta(minutes=15)
+RESEND_WITHIN = timedelta(days=1)  # older news is not worth sending late
 STALE_AFTER = timedelta(hours=48)
 EXPIRING_WITHIN_DAYS = 7
 # The most findings, drifted containers or files one message lists; the rest are counted.
@@ -312,6 +316,26 @@ def send_delivery(delivery_id: int) -> bool:
     return True
 
 
+def resend_lost_deliveries(now: Any = None) -> int:
+    """Send again the task of each delivery still pending, untouched for RESEND_AFTER and less than
+    RESEND_WITHIN old (beat, idempotent: a duplicate message finds it claimed or sent and does nothing).
+    Its tries so far count: a delivery is tried MAX_TRIES times in all, however many messages it took."""
+    now = now or timezone.now()
+    lost = (
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING,
+            created__lt=now - RESEND_AFTER,
+            created__gte=now - RESEND_WITHIN,
+            attempts__lt=MAX_TRIES,
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(Q(tried__isnull=True) | Q(tried__lt=now - RESEND_AFTER))
+        .values_list("pk", flat=True)
+        .order_by("created")[:500]
+    )
+    return sum(send_delivery(pk) for pk in list(lost))
+
+
 def channels_for(event: str) -> list[Channel]:
     return [c for c in Channel.objects.filter(enabled=True) if c.wants(event)]
 
@@ -482,6 +506,7 @@ def attempt_delivery(delivery_id: int, *, final: bool = False) -> Outcome:
     except Exception as exc:  # a bug or a surprise from a library: recorded on the delivery, not retried
         log.exception("delivery %s failed", delivery_id)
         attempt = Attempt(ok=False, retry=False, error=f"internal error: {type(exc).__name__}: {exc}")
+    final = final or delivery.attempts + 1 >= MAX_TRIES  # tries of earlier messages count (a resend)
     if attempt.ok:
         outcome = Outcome.SENT
     elif attempt.retry and not final:
@@ -495,6 +520,7 @@ def attempt_delivery(delivery_id: int, *, final: bool = False) -> Outcome:
         last_error=attempt.error[:2000],
         status=status.get(outcome, Delivery.Status.PENDING),
         sent_at=timezone.now() if outcome is Outcome.SENT else None,
+        tried=timezone.now(),
         claimed_until=None,
     )
     return outcome

@@ -32,3 +32,8 @@ def notify_stale_hosts() -> int:
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def notify_expiring_waivers() -> int:
     return services.notify_expiring_waivers()
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def resend_lost_deliveries() -> int:
+    return services.resend_lost_deliveries()

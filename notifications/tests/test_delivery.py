@@ -175,3 +175,46 @@ def test_a_real_worker_delivers_a_test_notification(webhook: Webhook, start_work
     wait_for(lambda: Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENT).exists(), what="delivery")
     [got] = webhook.received
     assert got.signature_ok and got.json["event"] == "test" and got.json["channel"]["name"] == "ops"
+
+
+@pytest.mark.slow
+def test_a_delivery_whose_message_was_lost_is_sent_again_by_beat(webhook: Webhook, start_worker: Any) -> None:
+    """As if the broker had been down when the delivery was committed: no message, the row stays pending."""
+    channel, webhook.secret = make_channel(url=webhook.url)
+    notice = services.test_notice(channel)
+    lost = Delivery.objects.create(
+        channel=channel, event=notice.event, dedupe_key="lost", subject=notice.subject,
+        payload=services.render(channel, notice),
+    )  # fmt: skip
+    recent = Delivery.objects.create(
+        channel=channel, event=notice.event, dedupe_key="recent", subject=notice.subject,
+        payload=services.render(channel, notice),
+    )  # fmt: skip
+    too_old = Delivery.objects.create(
+        channel=channel, event=notice.event, dedupe_key="too old", subject=notice.subject,
+        payload=services.render(channel, notice),
+    )  # fmt: skip
+    now = timezone.now()
+    Delivery.objects.filter(pk=lost.pk).update(created=now - services.RESEND_AFTER - timedelta(minutes=1))
+    Delivery.objects.filter(pk=too_old.pk).update(created=now - services.RESEND_WITHIN - timedelta(minutes=1))
+    start_worker()
+
+    assert services.resend_lost_deliveries() == 1  # the recent one may still be on its way; the old one is stale
+
+    wait_for(lambda: Delivery.objects.filter(pk=lost.pk, status=Delivery.Status.SENT).exists(), what="resent")
+    assert [got.signature_ok for got in webhook.received] == [True]
+    assert services.resend_lost_deliveries() == 0  # sent: nothing to do again
+    assert Delivery.objects.get(pk=recent.pk).status == Delivery.Status.PENDING
+
+
+def test_tries_of_earlier_messages_count_towards_the_limit(webhook: Webhook) -> None:
+    channel, webhook.secret = make_channel(url=f"http://127.0.0.1:{free_port()}/hook")  # nobody listens
+    notice = services.test_notice(channel)
+    delivery = Delivery.objects.create(
+        channel=channel, event=notice.event, dedupe_key="k", subject=notice.subject,
+        payload=services.render(channel, notice), attempts=services.MAX_TRIES - 1,
+    )  # fmt: skip
+    # A resent message's first try is the delivery's last: it fails instead of asking for a retry.
+    assert services.attempt_delivery(delivery.pk, final=False) is services.Outcome.FAILED
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.FAILED, services.MAX_TRIES)
