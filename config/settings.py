@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,12 @@ DOCKERBENCH_ENCRYPTION_KEY = os.environ.get("DOCKERBENCH_ENCRYPTION_KEY", "")
 DOCKERBENCH_PROBE_IMAGE = os.environ.get("DOCKERBENCH_PROBE_IMAGE", "busybox:stable")
 # Raw snapshots are kept this many days for re-evaluation; summaries and results are kept.
 DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = env_int("DOCKERBENCH_SNAPSHOT_RETENTION_DAYS", 30)
+# Where people open the dashboard (https://dockerbench.example.com): notifications link to its pages. Unset: no links.
+DOCKERBENCH_BASE_URL = os.environ.get("DOCKERBENCH_BASE_URL", "").strip().rstrip("/")
+if DOCKERBENCH_BASE_URL and not re.match(r"^https?://[^/\s]+(/\S*)?$", DOCKERBENCH_BASE_URL):
+    raise ImproperlyConfigured(
+        "DOCKERBENCH_BASE_URL must be an http:// or https:// URL: https://dockerbench.example.com"
+    )
 # A scan still running after this many seconds is stopped by its worker (Celery's time limit).
 DOCKERBENCH_SCAN_TIME_LIMIT = env_int("DOCKERBENCH_SCAN_TIME_LIMIT", 900)
 # A running scan refreshes its heartbeat this often; one silent for the timeout lost its worker (it died).

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from core.audit import record_event
@@ -87,10 +88,18 @@ class Notice:
     subject: str
     lines: list[str]
     data: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None  # the page to open, when DOCKERBENCH_BASE_URL says where the dashboard is
 
     @property
     def text(self) -> str:
-        return "\n".join(self.lines)
+        lines = [*self.lines, "", f"Open in dockerbench: {self.url}"] if self.url else self.lines
+        return "\n".join(lines)
+
+
+def dashboard_url(name: str, *args: Any) -> str | None:
+    """The absolute URL of a dashboard page, or None when DOCKERBENCH_BASE_URL is not set."""
+    base = settings.DOCKERBENCH_BASE_URL
+    return f"{base}{reverse(name, args=args)}" if base else None
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -119,7 +128,7 @@ def render(channel: Channel, notice: Notice) -> dict[str, Any]:
                 {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             ],
         }
-    return {"event": notice.event, "subject": notice.subject, "text": notice.text, **notice.data}
+    return {"event": notice.event, "subject": notice.subject, "text": notice.text, "url": notice.url, **notice.data}
 
 
 def _host_data(host: Host) -> dict[str, Any]:
@@ -195,7 +204,7 @@ def new_findings_notice(channel: Channel, scan: Scan, findings: Iterable[Finding
         "findings": items,
         "more": max(0, n - TOP_ITEMS),
     }
-    return Notice(Event.NEW_FINDINGS, subject, lines, data)
+    return Notice(Event.NEW_FINDINGS, subject, lines, data, dashboard_url("scans:scan", scan.pk))
 
 
 def drift_notice(scan: Scan, diffs: list[DiffSnapshot]) -> Notice | None:
@@ -233,14 +242,15 @@ def drift_notice(scan: Scan, diffs: list[DiffSnapshot]) -> Notice | None:
     if len(containers) > TOP_ITEMS:
         lines.append(f"…and {len(containers) - TOP_ITEMS} more containers.")
     data = {"host": _host_data(host), "scan": _scan_data(scan), "containers": items}
-    return Notice(Event.SUSPICIOUS_DRIFT, subject, lines, data)
+    return Notice(Event.SUSPICIOUS_DRIFT, subject, lines, data, dashboard_url("scans:drift", host.pk))
 
 
 def failed_notice(scan: Scan) -> Notice:
     host = scan.host
     subject = one_line(f"Scan of {host.name} failed")
     lines = [f"Scan #{scan.pk} of {one_line(host.name)} failed: {one_line(scan.error or 'no reason given', 1000)}"]
-    return Notice(Event.SCAN_FAILED, subject, lines, {"host": _host_data(host), "scan": _scan_data(scan)})
+    data = {"host": _host_data(host), "scan": _scan_data(scan)}
+    return Notice(Event.SCAN_FAILED, subject, lines, data, dashboard_url("scans:host", host.pk))
 
 
 def stale_notice(host: Host, last: Scan | None) -> Notice:
@@ -249,7 +259,7 @@ def stale_notice(host: Host, last: Scan | None) -> Notice:
     since = f"its last successful scan was #{last.pk}, finished {when}" if last else "it was never scanned successfully"
     lines = [f"{one_line(host.name)} has had no successful scan for 48 hours: {since}."]
     data = {"host": _host_data(host), "last_scan": _scan_data(last) if last else None}
-    return Notice(Event.HOST_STALE, subject, lines, data)
+    return Notice(Event.HOST_STALE, subject, lines, data, dashboard_url("scans:host", host.pk))
 
 
 def waiver_notice(waiver: Waiver, on: date) -> Notice:
@@ -276,7 +286,7 @@ def waiver_notice(waiver: Waiver, on: date) -> Notice:
             "days_left": days,
         }
     }
-    return Notice(Event.WAIVER_EXPIRING, subject, lines, data)
+    return Notice(Event.WAIVER_EXPIRING, subject, lines, data, dashboard_url("scans:waiver", waiver.pk))
 
 
 def test_notice(channel: Channel) -> Notice:

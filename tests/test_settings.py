@@ -143,3 +143,10 @@ def test_parse_database_url_sqlite_paths() -> None:
 def test_parse_database_url_rejects_unknown_schemes() -> None:
     with pytest.raises(ImproperlyConfigured, match="mysql"):
         parse_database_url("mysql://u@h/db")
+
+
+def test_the_dashboards_address_for_links_must_be_an_http_url() -> None:
+    proc = run_settings(DJANGO_SECRET_KEY=KEY, DOCKERBENCH_BASE_URL="javascript:alert(1)")
+    assert proc.returncode != 0 and "DOCKERBENCH_BASE_URL must be an http:// or https:// URL" in proc.stderr
+    fine = run_settings(DJANGO_SECRET_KEY=KEY, DOCKERBENCH_BASE_URL="https://dockerbench.example.com/")
+    assert fine.returncode == 0, fine.stderr

@@ -239,3 +239,23 @@ def test_the_secrets_section_beyond_cis_is_a_filter_too(django_capture_on_commit
     [delivery] = announce(django_capture_on_commit_callbacks, scan, news)
     assert delivery.channel == secrets and [f["check_id"] for f in delivery.payload["findings"]] == ["S.1"]
     assert "S Secrets (beyond CIS): 1" in delivery.payload["text"]
+
+
+def test_messages_link_to_the_dashboard_when_its_address_is_set(
+    django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    make_channel()
+    scan, news = _two_scans(("5.4", "WARN", "container", "db"), name="linked")
+    settings.DOCKERBENCH_BASE_URL = "https://dockerbench.example.com"
+
+    [delivery] = announce(django_capture_on_commit_callbacks, scan, news)
+
+    url = f"https://dockerbench.example.com/fleet/scans/{scan.pk}/"
+    assert delivery.payload["url"] == url and delivery.payload["text"].endswith(f"Open in dockerbench: {url}")
+
+
+def test_without_the_dashboards_address_a_message_has_no_link(django_capture_on_commit_callbacks: Any) -> None:
+    make_channel()
+    scan, news = _two_scans(("5.4", "WARN", "container", "db"), name="unlinked")
+    [delivery] = announce(django_capture_on_commit_callbacks, scan, news)
+    assert delivery.payload["url"] is None and "Open in dockerbench" not in delivery.payload["text"]
