@@ -49,6 +49,7 @@ class Perm(StrEnum):
     VIEW_CHANNEL = "notifications.view_channel"  # and its delivery log
     ADD_CHANNEL = "notifications.add_channel"
     CHANGE_CHANNEL = "notifications.change_channel"  # edit and send a test
+    DELETE_CHANNEL = "notifications.delete_channel"
 
 
 class NoRole(PermissionDenied):

@@ -76,6 +76,19 @@ def channel_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect_to(request, reverse("notifications:deliveries", args=[channel.pk]))
 
 
+@require(Perm.DELETE_CHANNEL)
+@require_http_methods(["GET", "POST"])
+def channel_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    channel = get_for_user(request.user, Perm.DELETE_CHANNEL, Channel, pk=pk)
+    if request.method == "POST":
+        name = channel.name
+        channel.delete()  # its deliveries go with it; the audit trail keeps the channel's deletion
+        messages.success(request, f"Channel {name} deleted.")
+        return redirect_to(request, reverse("notifications:channels"))
+    context = {"channel": channel, "deliveries": channel.deliveries.count()}
+    return render_page(request, "notifications/channel_confirm_delete.html", context, partials="channel-delete")
+
+
 @require(Perm.VIEW_CHANNEL)
 @require_GET
 def delivery_log(request: HtmxHttpRequest, pk: int) -> HttpResponse:

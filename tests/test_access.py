@@ -95,6 +95,7 @@ ACCESS: dict[str, Rule] = {
     "notifications:channel-add": rule(Perm.ADD_CHANNEL, ADMINS),
     "notifications:channel-edit": rule(Perm.CHANGE_CHANNEL, ADMINS),
     "notifications:channel-test": rule(Perm.CHANGE_CHANNEL, ADMINS, "POST", ok=302),
+    "notifications:channel-delete": rule(Perm.DELETE_CHANNEL, ADMINS),
     "notifications:deliveries": rule(Perm.VIEW_CHANNEL, ADMINS),
 }
 
@@ -156,7 +157,12 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["waiver"].pk}
     elif name.startswith("schedules:") and name not in ("schedules:list", "schedules:add"):
         kwargs = {"pk": world["schedule"].pk}
-    elif name in ("notifications:channel-edit", "notifications:channel-test", "notifications:deliveries"):
+    elif name in (
+        "notifications:channel-edit",
+        "notifications:channel-test",
+        "notifications:channel-delete",
+        "notifications:deliveries",
+    ):
         kwargs = {"pk": world["channel"].pk}
     return reverse(name, kwargs=kwargs)
 

@@ -174,3 +174,15 @@ def test_a_test_delivery_to_a_disabled_channel_fails_without_sending() -> None:
     assert services.attempt_delivery(delivery.pk) is services.Outcome.FAILED
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("failed", 1, "the channel is disabled")
+
+
+def test_an_admin_deletes_a_channel_after_confirming_and_the_trail_keeps_it() -> None:
+    channel, _ = make_channel(name=HOSTILE)
+    Delivery.objects.create(channel=channel, event=Event.TEST, dedupe_key="t", subject="s", payload={})
+    client = persona_client("admin")
+    page = client.get(reverse("notifications:channel-delete", args=[channel.pk]))
+    assert page.status_code == 200 and "1 delivery" in page.text and HOSTILE not in page.text
+    response = client.post(reverse("notifications:channel-delete", args=[channel.pk]))
+    assert response.status_code == 302
+    assert not Channel.objects.filter(pk=channel.pk).exists() and not Delivery.objects.exists()
+    assert LogEntry.objects.filter(object_pk=str(channel.pk), action=LogEntry.Action.DELETE).exists()
