@@ -6,12 +6,14 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from scans import queries, tracking
 from scans.models import Episode, Finding, Scan, Sighting
 from scans.services import TRACKED
 from scans.tests.factories import make_host, make_scan, track
+from tests.personas import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +176,16 @@ def test_remediation_lists_the_catalogs_sections_in_order_then_ours() -> None:
     (scan,) = nightly(host, 1)
     track(scan, ("S.1", "WARN", "container", "api"), ("5.4", "WARN", "container", "db"), ("2.1", "WARN", "", ""))
     assert [r.key for r in queries.remediation().by_section] == ["2", "5", "S"]
+
+
+def test_the_remediation_page_lists_the_50_slowest_hosts(client: Client) -> None:
+    for i in range(52):
+        host = make_host(f"h{i:02d}")
+        (scan,) = nightly(host, 1)
+        track(scan, ("2.1", "WARN", "", ""))
+    user = make_user("viewer")
+    assert user is not None
+    client.force_login(user)
+    page = client.get("/fleet/remediation/").text
+    assert "The 50 hosts slowest to remediate (90th percentile) of\n    52" in page
+    assert page.count("/fleet/hosts/") == 50
