@@ -64,6 +64,9 @@ def default_targets() -> list[tuple[str, str | None]]:
         ("time to remediate", "scans:remediation", (), ""),
         ("time to remediate, a year", "scans:remediation", (), "?days=365"),
         ("waivers", "scans:waivers", (), ""),
+        # Every host's name matches: the fleet-wide search at its widest (each kind cut at its limit).
+        ("search, every host", "scans:search", (), "?q=bench-host"),
+        ("search, containers and images", "scans:search", (), "?q=bu"),
     ):  # fmt: skip
         try:
             targets.append((f"{label} ({name})", reverse(name, args=args) + query))

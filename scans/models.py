@@ -200,9 +200,10 @@ class Status(models.TextChoices):
 class Finding(models.Model):
     """One (host, check, object) across scans: its identity, and the life of the problem it names.
 
-    The identity is ``object_key`` (scans.tracking.object_key): a container's name, an image's repo:tag (its id
-    when untagged), a file's path, a setting's value; "" for a verdict on the host as a whole. A container
-    recreated with the same name is the same finding. What each scan reported is in Sighting; each stretch of
+    The object's part of the identity is ``object_key`` (dockerbench.waivers.object_key): a container's name,
+    an image's repo:tag (its id when untagged), a file's path, a setting's value; "" for a verdict on the host
+    as a whole; ``detail`` tells apart several findings on one object. A container recreated with the same
+    name is the same finding. What each scan reported is in Sighting; each stretch of
     time the finding was open (WARN) is an Episode.
     """
 

@@ -732,6 +732,72 @@ def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet
     )
 
 
+# -- search across the fleet ---------------------------------------------------------------------
+
+SEARCH_LIMIT = 25  # results shown per kind; the page says when there are more
+SEARCH_MIN_LENGTH = 2
+
+
+@dataclass(frozen=True)
+class ContainerHit:
+    host_id: int
+    host_name: str
+    name: str
+    image: str
+    running: bool
+
+
+@dataclass(frozen=True)
+class ImageHit:
+    host_id: int
+    host_name: str
+    image: str
+    containers: int
+
+
+@dataclass
+class SearchResults:
+    q: str
+    hosts: list[Host] = field(default_factory=list)
+    containers: list[ContainerHit] = field(default_factory=list)
+    images: list[ImageHit] = field(default_factory=list)
+    more: dict[str, bool] = field(default_factory=dict)  # kind -> more than SEARCH_LIMIT matched
+
+    @property
+    def empty(self) -> bool:
+        return not (self.hosts or self.containers or self.images)
+
+
+def fleet_search(q: str, *, limit: int = SEARCH_LIMIT) -> SearchResults:
+    """Hosts, containers and images whose name contains ``q`` (any case), grouped by kind (3 queries).
+
+    Containers and their images are those of each host's latest scan (its DiffSnapshot rows, one per
+    container, running or not), so the answer is what the fleet runs now.
+    """
+    q = " ".join(q.split())[:100]
+    results = SearchResults(q=q)
+    if len(q) < SEARCH_MIN_LENGTH:
+        return results
+    hosts = list(Host.objects.filter(name__icontains=q).only("name", "enabled").order_by("name")[: limit + 1])
+    latest = DiffSnapshot.objects.filter(scan_id__in=LatestScan.objects.values("scan_id"))
+    containers = list(
+        latest.filter(container_name__icontains=q)
+        .order_by("container_name", "scan__host__name")
+        .values_list("scan__host_id", "scan__host__name", "container_name", "image", "running")[: limit + 1]
+    )
+    images = list(
+        latest.filter(image__icontains=q)
+        .values_list("scan__host_id", "scan__host__name", "image")
+        .annotate(n=Count("id"))
+        .order_by("image", "scan__host__name")[: limit + 1]
+    )
+    results.hosts = hosts[:limit]
+    results.containers = [ContainerHit(h, hn, n.lstrip("/"), i, r) for h, hn, n, i, r in containers[:limit]]
+    results.images = [ImageHit(h, hn, i, n) for h, hn, i, n in images[:limit]]
+    results.more = {"hosts": len(hosts) > limit, "containers": len(containers) > limit, "images": len(images) > limit}
+    return results
+
+
 # -- container drift -------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
     path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),
     path("checks/<str:check_id>/", views.check_detail, name="check"),
+    path("search/", views.search, name="search"),
     path("risk/", views.risk_help, name="risk-help"),
     path("remediation/", views.remediation, name="remediation"),
     path("waivers/", waiver_views.waiver_list, name="waivers"),

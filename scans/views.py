@@ -194,3 +194,11 @@ def risk_help(request: HtmxHttpRequest) -> HttpResponse:
         key=lambda item: (-item[0], queries.check_sort_key(item[1])),
     )
     return render(request, "scans/risk.html", {"weights": weights, "max_age": risk.AGE_CAP_DAYS})
+
+
+@require(Perm.VIEW_FINDINGS)
+@require_GET
+def search(request: HtmxHttpRequest) -> HttpResponse:
+    results = queries.fleet_search(request.GET.get("q", ""))
+    context = {"results": results, "min_length": queries.SEARCH_MIN_LENGTH, "limit": queries.SEARCH_LIMIT}
+    return render_page(request, "scans/search.html", context, partials=["search-results"])

@@ -77,6 +77,7 @@ ACCESS: dict[str, Rule] = {
     "scans:check": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-now": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=302),
     "scans:scan-cancel": rule(Perm.CANCEL_SCAN, OPERATORS, "POST", ok=302),
+    "scans:search": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:risk-help": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:remediation": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:waivers": rule(Perm.VIEW_WAIVER, ROLES),
