@@ -355,7 +355,8 @@ def reset() -> None:
         # TRUNCATE is instant where deleting 180,000 scans and their rows takes minutes. Bench database only.
         cursor.execute(
             "TRUNCATE scans_sighting, scans_episode, scans_finding, scans_waiver, scans_diffsnapshot,"
-            " scans_scansnapshot, scans_latestscan, scans_scan, hosts_host_tags, schedules_schedule, hosts_host"
+            " scans_scansnapshot, scans_latestscan, scans_scan, scans_fleetday, hosts_host_tags, schedules_schedule,"
+            " hosts_host"
             " RESTART IDENTITY CASCADE"
         )
 
@@ -385,7 +386,8 @@ def seed(args: argparse.Namespace) -> Seeded:
 
     from dockerbench.runner import select
     from hosts.models import Host, Tag
-    from scans.models import DiffSnapshot, LatestScan, Scan, ScanSnapshot, warn_sections_of
+    from scans import rollups
+    from scans.models import DiffSnapshot, FleetDay, LatestScan, Scan, ScanSnapshot, warn_sections_of
 
     # The row builder record_results uses, so the seeded diff rows are exactly what a real scan stores.
     from scans.services import _diff_rows
@@ -510,6 +512,10 @@ def seed(args: argparse.Namespace) -> Seeded:
         seed_waivers(hosts, tags, rng)
     t4 = time.perf_counter()
     print(f"{diffs} diff snapshots, {len(latest)} raw snapshots, waivers in {t4 - t3:.1f}s")
+    # The fleet's daily totals, as migration 0005 backfills them and beat keeps them (scans.rollups).
+    with transaction.atomic():
+        days = rollups.rollup(Scan, FleetDay, [(first_night + timedelta(days=d)).date() for d in range(args.days)])
+    print(f"{days} fleet days rolled up in {time.perf_counter() - t4:.1f}s")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(f"seeded in {time.perf_counter() - t0:.1f}s")

@@ -29,6 +29,8 @@ app.conf.beat_schedule = {
     "hosts-housekeeping": {"task": "hosts.tasks.housekeeping", "schedule": 300.0},
     # Waivers expire at the start of their day (UTC): checked every quarter of an hour.
     "apply-waivers": {"task": "scans.tasks.apply_waivers", "schedule": 900.0},
+    # The fleet's daily totals (FleetDay) for the trend charts: today and yesterday, every 10 minutes.
+    "rollup-fleet-days": {"task": "scans.tasks.rollup_fleet_days", "schedule": 600.0},
     # Idempotent (a delivery per channel and stale stretch, or waiver): a missed or doubled run is harmless.
     "notify-stale-hosts": {"task": "notifications.tasks.notify_stale_hosts", "schedule": 900.0},
     "notify-expiring-waivers": {

@@ -167,6 +167,25 @@ class LatestScan(models.Model):
             return None
 
 
+class FleetDay(models.Model):
+    """The fleet's scored scans of one UTC day, added up (scans.rollups): what fleet-wide trends read."""
+
+    day = models.DateField(primary_key=True)
+    scans = models.PositiveIntegerField(default=0)
+    score_sum = models.PositiveBigIntegerField(default=0)
+    warn = models.JSONField(default=dict)  # CIS section -> WARN checks summed over the day's scans
+
+    class Meta:
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.scans} scans"
+
+    @property
+    def mean(self) -> int | None:
+        return round(self.score_sum / self.scans) if self.scans else None
+
+
 class ScanSnapshot(models.Model):
     """The engine's raw HostSnapshot of a scan, compressed; kept for re-evaluation, pruned after retention."""
 

@@ -12,7 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from django.core.paginator import Page, Paginator
@@ -27,7 +27,18 @@ from dockerbench import risk
 from dockerbench.catalog import ALL_BY_ID, EXTRA_SECTIONS, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
 from hosts.models import Host, Tag
 from scans import charts
-from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting, waived_sections_of
+from scans.models import (
+    DiffSnapshot,
+    Episode,
+    Finding,
+    FleetDay,
+    LatestScan,
+    Scan,
+    Sighting,
+    Waiver,
+    waived_sections_of,
+)
+from scans.waivers import EXPIRING_SOON_DAYS
 
 # Scans that carry a score: finished, with results (a failed scan has none).
 SCORED_STATUSES = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
@@ -730,6 +741,114 @@ def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet
         verdicts=dict(tally),
         not_run=len(by_host) - len(counts),
     )
+
+
+# -- the morning summary ------------------------------------------------------------------------
+
+# A host's grade from its score (with waivers): the same bands everywhere a grade is shown.
+GRADES = (("A", 90), ("B", 80), ("C", 70), ("D", 60), ("F", 0))
+STALE_AFTER_HOURS = 48
+SUMMARY_LIST = 10  # hosts or waivers named in a summary line; the rest are counted
+TREND_DAYS = (30, 90)
+
+
+def grade(score: int | None) -> str:
+    """A for 90 and above, B 80, C 70, D 60, F below; "–" without a score."""
+    if score is None:
+        return "–"
+    return next(letter for letter, floor in GRADES if score >= floor)
+
+
+@dataclass
+class MorningSummary:
+    hosts: int
+    score: int | None  # the mean of the hosts' latest scores, with waivers
+    grades: dict[str, int]  # grade -> hosts, in GRADES order, plus "–" for hosts without a score
+    new: int  # WARN findings opened by each host's latest scan, when it finished in the last day
+    fixed: int
+    failed: list[Host]  # hosts whose newest scan failed
+    stale: list[Host]  # enabled hosts without a scored scan for STALE_AFTER_HOURS (or ever)
+    failed_count: int
+    stale_count: int
+    expiring: list[Waiver]  # waivers expiring within EXPIRING_SOON_DAYS
+    expiring_count: int
+    trend: dict[int, SafeString]  # days -> the fleet's daily mean score over that many days, as SVG
+    trend_points: dict[int, list[tuple[datetime, int]]]
+
+
+def morning_summary(*, now: datetime | None = None) -> MorningSummary:
+    """The top of the fleet overview (3 queries whatever the fleet): the fleet score and grades, new and fixed
+    since yesterday, hosts whose newest scan failed or that are stale, waivers expiring soon, and the trend."""
+    now = now or timezone.now()
+    newest_status = Subquery(Scan.objects.filter(host=OuterRef("pk")).order_by("-created", "-id").values("status")[:1])
+    rows = list(
+        Host.objects.annotate(newest_status=newest_status)
+        .select_related("latest__scan")
+        .only(
+            "name",
+            "enabled",
+            "latest__scan__host_id",
+            "latest__scan__finished",
+            "latest__scan__score",
+            "latest__scan__waived_score",
+            "latest__scan__summary",
+        )
+        .order_by("name")
+    )
+    grades: dict[str, int] = {letter: 0 for letter, _ in GRADES} | {"–": 0}
+    scores: list[int] = []
+    new = fixed = 0
+    failed: list[Host] = []
+    stale: list[Host] = []
+    for host in rows:
+        scan = LatestScan.of(host)
+        score = None if scan is None else (scan.waived_score if scan.waived_score is not None else scan.score)
+        grades[grade(score)] += 1
+        if score is not None:
+            scores.append(score)
+        if scan is not None and scan.finished is not None and scan.finished >= now - timedelta(days=1):
+            n, f = _news(scan, "")
+            new, fixed = new + (n or 0), fixed + (f or 0)
+        if getattr(host, "newest_status") == Scan.Status.FAILED:  # noqa: B009 - an annotation
+            failed.append(host)
+        too_old = scan is None or scan.finished is None or scan.finished < now - timedelta(hours=STALE_AFTER_HOURS)
+        if host.enabled and too_old:
+            stale.append(host)
+    soon = now.date() + timedelta(days=EXPIRING_SOON_DAYS)
+    expiring = list(
+        Waiver.objects.filter(revoked__isnull=True, expires__gt=now.date(), expires__lte=soon)
+        .select_related("host", "tag")
+        .only("check_id", "expires", "owner", "object_pattern", "host__name", "tag__name")
+        .order_by("expires", "id")
+    )
+    points = _fleet_trend(now, max(TREND_DAYS))
+    windows = {days: [(d, v) for d, v in points if d >= now - timedelta(days=days)] for days in TREND_DAYS}
+    return MorningSummary(
+        hosts=len(rows),
+        score=round(sum(scores) / len(scores)) if scores else None,
+        grades=grades,
+        new=new,
+        fixed=fixed,
+        failed=failed[:SUMMARY_LIST],
+        stale=stale[:SUMMARY_LIST],
+        failed_count=len(failed),
+        stale_count=len(stale),
+        expiring=expiring[:SUMMARY_LIST],
+        expiring_count=len(expiring),
+        trend={days: charts.score_history(w, width=480, height=140) for days, w in windows.items()},
+        trend_points=windows,
+    )
+
+
+def _fleet_trend(now: datetime, days: int) -> list[tuple[datetime, int]]:
+    """The fleet's mean score per UTC day over the last ``days`` days, from FleetDay (1 query, a row a day;
+    beat keeps today's row within ten minutes of its scans: scans.tasks.rollup_fleet_days)."""
+    since = (now - timedelta(days=days)).astimezone(UTC).date()
+    return [
+        (datetime.combine(day.day, datetime.min.time(), tzinfo=UTC), mean)
+        for day in FleetDay.objects.filter(day__gte=since).order_by("day")
+        if (mean := day.mean) is not None
+    ]
 
 
 # -- search across the fleet ---------------------------------------------------------------------

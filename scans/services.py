@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -42,8 +42,8 @@ from dockerbench.snapshot import HostSnapshot
 from hosts.crypto import CredentialUnreadable
 from hosts.models import Host
 from hosts.services import engine_target, process_alive
-from scans import drift, tracking, waivers
-from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, ScanSnapshot, Sighting
+from scans import drift, rollups, tracking, waivers
+from scans.models import DiffSnapshot, Episode, Finding, FleetDay, LatestScan, Scan, ScanSnapshot, Sighting
 from scans.signals import scan_finished
 
 log = logging.getLogger(__name__)
@@ -621,6 +621,12 @@ def _recover(scan: Scan, *, reason: str) -> str:
         progress={"phase": "failed"},
     )
     return "failed" if failed else "raced"
+
+
+def rollup_fleet_days(now: datetime | None = None) -> int:
+    """Bring the FleetDay rows of today and yesterday (UTC) in step with their scans (beat, idempotent)."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    return rollups.rollup(Scan, FleetDay, [today - timedelta(days=1), today])
 
 
 def prune_snapshots() -> int:

@@ -49,6 +49,11 @@ def prune_snapshots() -> int:
     return services.prune_snapshots()
 
 
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def rollup_fleet_days() -> int:
+    return services.rollup_fleet_days()
+
+
 @shared_task(acks_late=True, soft_time_limit=300, time_limit=360)
 def apply_waivers() -> int:
     # Idempotent: an expired waiver stops applying here, and the findings it covered are WARN again.

@@ -54,6 +54,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     context = {"overview": data, "statuses": queries.OVERVIEW_STATUSES, "all_sections": SECTIONS}
     if not request.htmx:  # the filters redraw the host table only
         context["risks"] = queries.top_risks()
+        context["morning"] = queries.morning_summary()
     return render_page(request, "scans/overview.html", context, partials=["heat-map"])
 
 

@@ -101,7 +101,7 @@ CHECK = textwrap.dedent(
     from django.contrib.auth.models import Group, User
     from django_celery_beat.models import PeriodicTask
     from hosts.models import Host
-    from scans.models import Episode, Finding, LatestScan, Scan, ScanSnapshot, Sighting
+    from scans.models import Episode, Finding, FleetDay, LatestScan, Scan, ScanSnapshot, Sighting
     from schedules.models import Schedule
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
@@ -128,6 +128,7 @@ CHECK = textwrap.dedent(
         "open": {s.pk: [e.finding.object_key for e in Episode.open_at(s)] for s in Scan.objects.all()},
         "findings": [[f.check_id, f.object_kind, f.object_key, f.state] for f in Finding.objects.all()],
         "news": {s.pk: s.summary.get("news") for s in Scan.objects.all()},
+        "days": [[d.scans, d.score_sum, d.warn.get("5")] for d in FleetDay.objects.all()],
         "olga": list(User.objects.get(username="olga").groups.values_list("name", flat=True)),
         "operators": sorted(Group.objects.get(name="Operators").permissions.values_list("codename", flat=True)),
         "groups": sorted(Group.objects.values_list("name", flat=True)),
@@ -198,6 +199,7 @@ def test_a_database_made_by_the_previous_release_upgrades_without_losing_anythin
     assert state["news"][latest] == {"first": True, "new": {"5": 1}, "fixed": {}}
     assert state["news"][first] is None and state["news"][after] is None  # no rows: nothing to replay
     assert "scans_checkresult" not in state["tables"]
+    assert state["days"] == [[3, 70 + 71 + 72, 3]]  # the fleet's day, backfilled from the three scored scans
     assert state["olga"] == ["Operators"]
     assert {"run_scan", "cancel_scan", "view_findings", "change_schedule"} <= set(state["operators"])
     assert "add_scan" not in state["operators"]  # the old stand-in for "may scan" is gone from the role
