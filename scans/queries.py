@@ -507,6 +507,24 @@ class SectionBlock:
     def warn(self) -> int:
         return self.counts.get("WARN", 0)
 
+    @property
+    def attention(self) -> list[CheckRow]:
+        """The checks a reader must see: WARN, WAIVED, ERROR and SKIP, in catalog order."""
+        return [c for c in self.checks if c.verdict not in QUIET_VERDICTS]
+
+    @property
+    def passing(self) -> list[CheckRow]:
+        """PASS, INFO and NOTE: one click away on the host page."""
+        return [c for c in self.checks if c.verdict in QUIET_VERDICTS]
+
+    @property
+    def passing_statuses(self) -> str:
+        present = {c.verdict for c in self.passing}
+        return ", ".join(v for v in STATUS_PRECEDENCE if v in present)
+
+
+QUIET_VERDICTS = frozenset({"PASS", "INFO", "NOTE"})
+
 
 def _shown_status(row: Sighting, waivers: bool) -> str:
     """A WARN row is shown WAIVED when its finding's waiver applies (latest scans only)."""
@@ -605,6 +623,29 @@ class HostPage:
     history_svg: SafeString
     scans: Page
     current: bool = False  # the findings are the latest scan's: waivers apply, risks are ranked
+
+    @property
+    def verdicts(self) -> list[tuple[str, int]]:
+        """Checks per verdict in the shown scan (its summary), WAIVED apart from WARN on the latest scan."""
+        summary = (self.scan.summary or {}) if self.scan is not None else {}
+        by_status = summary.get("by_status") if isinstance(summary.get("by_status"), dict) else {}
+        counts = {str(k): int(v) for k, v in (by_status or {}).items() if isinstance(v, int)}
+        waived = self.scan.waived_checks if self.current and self.scan is not None else 0
+        if waived:
+            counts["WARN"] = max(0, counts.get("WARN", 0) - waived)
+            counts[WAIVED] = waived
+        return [(v, counts[v]) for v in STATUS_PRECEDENCE if counts.get(v)]
+
+    @property
+    def grade(self) -> str:
+        if self.scan is None:
+            return "–"
+        score = self.scan.waived_score if self.current and self.scan.waived_score is not None else self.scan.score
+        return grade(score)
+
+    @property
+    def sparkline(self) -> SafeString:
+        return charts.sparkline([score for _, score in self.history[-SPARKLINE_SCANS:]])
 
     @property
     def risks(self) -> list[Risk]:

@@ -341,4 +341,22 @@ def test_the_host_page_query_count_does_not_grow_with_the_history(
 
     with django_assert_num_queries(HOST_QUERIES):
         response = client.get(reverse("scans:host", args=[host.pk]))
-    assert response.text.count('<circle cx="') == scans
+    history = response.text.split('<section class="history">', 1)[1].split("</section>", 1)[0]
+    assert history.count('<circle cx="') == scans  # a point per scan (the band's sparkline marks its last)
+
+
+def test_the_host_page_leads_with_a_summary_band_and_its_warns(viewer: User, host: Host) -> None:
+    client = as_user(viewer)
+    text = client.get(reverse("scans:host", args=[host.pk])).text
+    band = text.split('<section class="host-band"', 1)[1].split("</section>", 1)[0]
+    assert ">C</span>" in band  # score 70
+    assert 'class="sparkline"' in band and "to fix first" in band
+    # WARN checks in the open; passing ones behind one click, in their section.
+    section_2 = text.split('id="section-2"', 1)[1].split("</section>", 1)[0]
+    section_5 = text.split('id="section-5"', 1)[1].split("</section>", 1)[0]
+    assert section_2.index('<details class="passing">') < section_2.index('id="check-2.1"')
+    assert "1 other check (PASS)" in section_2
+    assert 'id="check-5.4"' in section_5 and '<details class="passing">' not in section_5
+    # Asking for a verdict or a check shows them flat.
+    flat = client.get(reverse("scans:host", args=[host.pk]), {"status": "PASS"}).text
+    assert '<details class="passing">' not in flat and 'id="check-2.1"' in flat
