@@ -243,3 +243,119 @@ def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str) -
             inner = f'<a href="{link}?section={key}&amp;status=WARN" title="{title}">{count}</a>'
         cells.append(f'<td class="heat {css}">{inner}</td>')
     return mark_safe("".join(cells))  # noqa: S308 - host text (href, section) escaped above, the rest is ours
+
+
+# One look per section, told apart by dash pattern as well as colour (readable in grey and on paper).
+_SERIES_STYLES = (
+    ("#0969da", ""),
+    ("#cf222e", "6 3"),
+    ("#1a7f37", "2 2"),
+    ("#9a6700", "8 3 2 3"),
+    ("#8250df", "1 3"),
+    ("#bc4c00", "10 2"),
+    ("#57606a", "4 4"),
+    ("#1b7c83", "3 1"),
+)
+
+
+LEGEND_COLUMN = 200  # px per legend entry
+LEGEND_ROW = 14
+LEGEND_CHARS = 30  # a longer name is cut in the legend (its line's title keeps it whole)
+
+
+def series_lines(
+    series: dict[str, Sequence[tuple[datetime, float]]],
+    *,
+    title: str,
+    width: int = 640,
+    height: int = 220,
+    date_format: str = "%Y-%m-%d",
+) -> SafeString:
+    """Several lines over the same days (a key per line, its points oldest first) with a y axis from 0 to the
+    highest value, dated x ticks and a legend; the title and a text summary of each line are its alternative."""
+    days = sorted({d for points in series.values() for d, _ in points})
+    highest = max((v for points in series.values() for _, v in points), default=0)
+    if not days:
+        return format_html(
+            '<svg xmlns="{}" class="series" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+            "<title>{}</title></svg>",
+            SVG_NS, width, height, width, height, f"{title}: no data yet", f"{title}: no data yet",
+        )  # fmt: skip
+    top_value = max(1.0, float(highest))
+    left, right, top, bottom = 36, 12, 10, 28
+    columns = max(1, (width - left - right) // LEGEND_COLUMN)
+    rows = -(-len(series) // columns)
+    height += rows * LEGEND_ROW  # the legend goes below the plot, a row per `columns` lines
+    plot_w, plot_h = width - left - right, height - top - bottom - rows * LEGEND_ROW
+    index = {d: i for i, d in enumerate(days)}
+
+    def y(value: float) -> float:
+        return round(top + plot_h * (1 - value / top_value), 2)
+
+    parts: list[SafeString] = []
+    for step in range(5):
+        value = top_value * step / 4
+        parts.append(
+            format_html(
+                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#d1d9e0" stroke-width="1"/>'
+                '<text x="{}" y="{}" font-size="10" text-anchor="end" fill="currentColor">{}</text>',
+                left,
+                y(value),
+                left + plot_w,
+                y(value),
+                left - 4,
+                y(value) + 3,
+                f"{value:.1f}".rstrip("0").rstrip("."),
+            )  # fmt: skip
+        )
+    for i in _date_ticks(len(days)):
+        x = _x(i, len(days), left, plot_w)
+        parts.append(
+            format_html(
+                '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="currentColor">{}</text>',
+                x,
+                top + plot_h + 14,
+                days[i].strftime(date_format),
+            )  # fmt: skip
+        )
+    summary = []
+    for n, (key, points) in enumerate(series.items()):
+        colour, dash = _SERIES_STYLES[n % len(_SERIES_STYLES)]
+        coords = " ".join(f"{_x(index[d], len(days), left, plot_w)},{y(v)}" for d, v in points)
+        parts.append(
+            format_html(
+                '<polyline fill="none" stroke="{}" stroke-width="1.5" stroke-dasharray="{}" points="{}">'
+                "<title>{}</title></polyline>",
+                colour,
+                dash or "none",
+                coords,
+                key,
+            )  # fmt: skip
+        )
+        lx = left + (n % columns) * LEGEND_COLUMN
+        ly = top + plot_h + bottom + (n // columns) * LEGEND_ROW + 10
+        name = key if len(key) <= LEGEND_CHARS else key[: LEGEND_CHARS - 1] + "…"
+        parts.append(
+            format_html(
+                '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{}" stroke-width="2" stroke-dasharray="{}"/>'
+                '<text x="{}" y="{}" font-size="10" fill="currentColor"><title>{}</title>{}</text>',
+                lx,
+                ly - 3,
+                lx + 16,
+                ly - 3,
+                colour,
+                dash or "none",
+                lx + 19,
+                ly,
+                key,
+                name,
+            )  # fmt: skip
+        )
+        if points:
+            summary.append(f"{key}: {points[0][1]:g} to {points[-1][1]:g}")
+    label = f"{title}, {days[0].strftime(date_format)} to {days[-1].strftime(date_format)}: " + "; ".join(summary)
+    return format_html(
+        '<svg xmlns="{}" class="series" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        "<title>{}</title>{}</svg>",
+        SVG_NS, width, height, width, height, label, label, SafeString("".join(parts)),
+    )  # fmt: skip

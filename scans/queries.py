@@ -815,6 +815,7 @@ class MorningSummary:
     expiring_count: int
     trend: dict[int, SafeString]  # days -> the fleet's daily mean score over that many days, as SVG
     trend_points: dict[int, list[tuple[datetime, int]]]
+    warn_chart: SafeString  # WARN checks per host, per section, per day (FleetDay)
 
 
 def morning_summary(*, now: datetime | None = None) -> MorningSummary:
@@ -862,8 +863,13 @@ def morning_summary(*, now: datetime | None = None) -> MorningSummary:
         .only("check_id", "expires", "owner", "object_pattern", "host__name", "tag__name")
         .order_by("expires", "id")
     )
-    points = _fleet_trend(now, max(TREND_DAYS))
+    fleet_days = _fleet_days(now, max(TREND_DAYS))
+    points = [(_midnight(d), mean) for d in fleet_days if (mean := d.mean) is not None]
     windows = {days: [(d, v) for d, v in points if d >= now - timedelta(days=days)] for days in TREND_DAYS}
+    warn_chart = charts.series_lines(
+        {f"{k}. {SECTIONS[k]}": v for k, v in _warn_series(fleet_days).items()},
+        title=f"WARN checks per host and section over {max(TREND_DAYS)} days",
+    )
     return MorningSummary(
         hosts=len(rows),
         score=round(sum(scores) / len(scores)) if scores else None,
@@ -878,18 +884,35 @@ def morning_summary(*, now: datetime | None = None) -> MorningSummary:
         expiring_count=len(expiring),
         trend={days: charts.score_history(w, width=480, height=140) for days, w in windows.items()},
         trend_points=windows,
+        warn_chart=warn_chart,
     )
 
 
-def _fleet_trend(now: datetime, days: int) -> list[tuple[datetime, int]]:
-    """The fleet's mean score per UTC day over the last ``days`` days, from FleetDay (1 query, a row a day;
-    beat keeps today's row within ten minutes of its scans: scans.tasks.rollup_fleet_days)."""
+def _fleet_days(now: datetime, days: int) -> list[FleetDay]:
+    """The fleet's days over the last ``days`` days (1 query, a row a day; beat keeps today's row within ten
+    minutes of its scans: scans.tasks.rollup_fleet_days)."""
     since = (now - timedelta(days=days)).astimezone(UTC).date()
-    return [
-        (datetime.combine(day.day, datetime.min.time(), tzinfo=UTC), mean)
-        for day in FleetDay.objects.filter(day__gte=since).order_by("day")
-        if (mean := day.mean) is not None
-    ]
+    return list(FleetDay.objects.filter(day__gte=since).order_by("day"))
+
+
+def _midnight(day: FleetDay) -> datetime:
+    return datetime.combine(day.day, datetime.min.time(), tzinfo=UTC)
+
+
+def _warn_series(days: list[FleetDay]) -> dict[str, list[tuple[datetime, float]]]:
+    """WARN checks per scanned host, per CIS section and day: what the fleet's sections owe over time."""
+    series: dict[str, list[tuple[datetime, float]]] = {key: [] for key in SECTIONS}
+    for day in days:
+        if not day.scans:
+            continue
+        warn = day.warn if isinstance(day.warn, dict) else {}
+        for key in SECTIONS:
+            try:
+                value = float(warn.get(key) or 0) / day.scans
+            except (TypeError, ValueError):
+                value = 0.0
+            series[key].append((_midnight(day), round(value, 2)))
+    return series
 
 
 # -- search across the fleet ---------------------------------------------------------------------

@@ -135,3 +135,17 @@ def test_heat_row_links_each_section_and_escapes_the_link() -> None:
     ]
     assert links[1] is not None and links[1].get("href") == '/hosts/1/"><script>?section=5&status=WARN'
     assert "<script>" not in html
+
+
+def test_series_lines_are_told_apart_without_colour_and_escape_their_keys() -> None:
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    svg = charts.series_lines(
+        {"a<b>": [(day, 1.0), (day + timedelta(days=1), 3.0)], "c": [(day, 0.0), (day + timedelta(days=1), 2.0)]},
+        title="t",
+    )
+    assert "a<b>" not in svg and "a&lt;b&gt;" in svg
+    assert svg.count("<polyline") == 2
+    ET.fromstring(svg)  # noqa: S314 - our own markup, parsed to prove it is well-formed
+    assert 'stroke-dasharray="none"' in svg and 'stroke-dasharray="6 3"' in svg
+    assert 'aria-label="t, 2026-11-01 to 2026-11-02: a&lt;b&gt;: 1 to 3; c: 0 to 2"' in svg
+    assert "no data yet" in charts.series_lines({}, title="t")

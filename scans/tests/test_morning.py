@@ -57,6 +57,8 @@ def test_the_summary_counts_the_fleet_as_the_morning_needs_it() -> None:
     assert len(m.trend_points[90]) == len({s.created.date() for s in Scan.objects.exclude(status="failed")})
     assert m.trend_points[90][-1][1] == round((95 + 55) / 2)  # today: good's and broken's scored scans
     assert "<svg" in m.trend[30] and 'role="img"' in m.trend[30]
+    # WARN checks per host and section, a line per CIS section, summed in its text alternative.
+    assert m.warn_chart.count("<polyline") == 7 and "WARN checks per host and section" in m.warn_chart
 
 
 @pytest.mark.parametrize("hosts", [2, 25])
@@ -90,6 +92,8 @@ def test_the_days_add_up_and_beat_keeps_today_and_yesterday_in_step() -> None:
     assert services.rollup_fleet_days(now) == 1  # today's; yesterday had none
     today = FleetDay.objects.get()
     assert (today.scans, today.mean, today.warn["5"], today.warn["2"]) == (1, 60, 1, 1)
+    chart = queries.morning_summary(now=now).warn_chart
+    assert "5. Container Runtime: 1 to 1" in chart and "2. Docker daemon configuration: 1 to 1" in chart
     make_scan(make_host("db-1"), score=100, when=now)
     assert services.rollup_fleet_days(now) == 1 and FleetDay.objects.get().mean == 80  # again: idempotent
     assert [d.day for d in FleetDay.objects.all()] == [now.date()]  # five days ago waits for the backfill
