@@ -2464,6 +2464,8 @@ EXTRA_RECOMMENDATIONS: tuple[Recommendation, ...] = (
 )
 
 ALL_BY_ID: dict[str, Recommendation] = {r.id: r for r in (*RECOMMENDATIONS, *EXTRA_RECOMMENDATIONS)}
+# The CIS sections, then ours: what pages, reports and filters list (the score and heat map count SECTIONS).
+ALL_SECTIONS: dict[str, str] = {**SECTIONS, **EXTRA_SECTIONS}
 
 
 def section_of(check_id: str) -> str:

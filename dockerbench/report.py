@@ -26,8 +26,8 @@ REPORT_SCHEMA = "dockerbench.report/1"
 BENCHMARK = {"name": "CIS Docker Benchmark", "version": "1.6.0"}
 
 # Every check the report may name: the CIS ones and, where the catalog has them, our own ("S.1").
-BY_ID = getattr(catalog, "ALL_BY_ID", None) or catalog.BY_ID
-SECTIONS: dict[str, str] = {**catalog.SECTIONS, **getattr(catalog, "EXTRA_SECTIONS", {})}
+BY_ID = catalog.ALL_BY_ID
+SECTIONS = catalog.ALL_SECTIONS
 
 
 def _scored(rec: catalog.Recommendation | None) -> bool:

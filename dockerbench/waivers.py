@@ -163,7 +163,7 @@ def apply(results: Sequence[Result], waivers: Sequence[Waiver], host_name: str) 
 
 
 def _known_ids() -> set[str]:
-    by_id = getattr(catalog, "ALL_BY_ID", None) or catalog.BY_ID
+    by_id = catalog.ALL_BY_ID
     return set(by_id)
 
 

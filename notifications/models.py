@@ -5,8 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator, validate_email
 from django.db import models
 
-from dockerbench import catalog
-from dockerbench.catalog import SECTIONS
+from dockerbench.catalog import ALL_SECTIONS
 from hosts.crypto import EncryptedTextField
 
 validate_http_url = URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// URL.")
@@ -40,8 +39,6 @@ class Event(models.TextChoices):
 
 
 SUBSCRIBABLE = [(value, label) for value, label in Event.choices if value != Event.TEST]
-# The CIS sections and our own beyond CIS ("S", secrets), when the catalog has them.
-ALL_SECTIONS = {**SECTIONS, **getattr(catalog, "EXTRA_SECTIONS", {})}
 SECTION_CHOICES = [(key, f"{key} {title}") for key, title in ALL_SECTIONS.items()]
 
 

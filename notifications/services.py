@@ -35,10 +35,11 @@ from django.utils import timezone
 
 from core.audit import record_event
 from dockerbench import catalog, risk
-from dockerbench.catalog import section_of
+from dockerbench.catalog import ALL_SECTIONS, section_of
 from hosts.models import Host
-from notifications.models import ALL_SECTIONS, Channel, Delivery, Event
+from notifications.models import Channel, Delivery, Event
 from scans.models import DiffSnapshot, Finding, Scan, Waiver
+from scans.queries import STALE_AFTER
 from scans.tracking import News
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,10 @@ CLAIM_SECONDS = 120
 # or lost it): beat sends it again. Longer than the whole retry chain takes (about 8 minutes).
 RESEND_AFTER = timedelta(minutes=15)
 RESEND_WITHIN = timedelta(days=1)  # older news is not worth sending late
-STALE_AFTER = timedelta(hours=48)
 EXPIRING_WITHIN_DAYS = 7
 # The most findings, drifted containers or files one message lists; the rest are counted.
 TOP_ITEMS = 10
 SLACK_TEXT_LIMIT = 2900  # Slack refuses a section's text over 3000 characters
-SCORED = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
 
 
 def new_secret() -> str:
@@ -72,7 +71,7 @@ def new_secret() -> str:
 
 
 def title_of(check_id: str) -> str:
-    recommendations = getattr(catalog, "ALL_BY_ID", catalog.BY_ID)
+    recommendations = catalog.ALL_BY_ID
     rec = recommendations.get(check_id)
     return rec.title if rec is not None else check_id
 
@@ -366,7 +365,7 @@ def notify_scan(scan: Scan, news: News | None) -> list[Delivery]:
         for channel in channels_for(Event.SCAN_FAILED):
             made.append(queue_delivery(channel, failed_notice(scan), f"scan_failed:{scan.pk}"))
         return [d for d in made if d is not None]
-    if scan.status not in SCORED or news is None:
+    if scan.status not in Scan.SCORED_STATUSES or news is None:
         return []
     wanting = channels_for(Event.NEW_FINDINGS)
     if news.opened and wanting:
@@ -397,7 +396,7 @@ def stale_hosts(now: Any = None) -> list[tuple[Host, Scan | None]]:
     with their last successful scan (None: never)."""
     cutoff = (now or timezone.now()) - STALE_AFTER
     hosts = Host.objects.filter(enabled=True, created__lt=cutoff).annotate(
-        last_good=Max("scans__pk", filter=Q(scans__status__in=SCORED))
+        last_good=Max("scans__pk", filter=Q(scans__status__in=Scan.SCORED_STATUSES))
     )
     last_ids = {h.pk: h.last_good for h in hosts}
     scans = Scan.objects.in_bulk([i for i in last_ids.values() if i is not None])

@@ -7,8 +7,8 @@ from typing import Any
 
 from django import forms
 
-from dockerbench.catalog import BY_ID
-from scans import queries, waivers
+from dockerbench.catalog import ALL_BY_ID
+from scans import waivers
 from scans.models import Waiver
 
 
@@ -46,14 +46,14 @@ class WaiverForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["check_id"].widget = forms.Select(
-            choices=[(check_id, f"{check_id} {rec.title}") for check_id, rec in queries.ALL_BY_ID.items()]
+            choices=[(check_id, f"{check_id} {rec.title}") for check_id, rec in ALL_BY_ID.items()]
         )
         self.fields["expires"].widget.attrs["max"] = waivers.max_expiry().isoformat()
         self.fields["expires"].widget.attrs["min"] = (waivers.today() + timedelta(days=1)).isoformat()
 
     def clean_check_id(self) -> str:
         check_id = str(self.cleaned_data.get("check_id") or "")
-        if check_id not in queries.ALL_BY_ID and check_id not in BY_ID:
+        if check_id not in ALL_BY_ID:
             raise forms.ValidationError("Choose a check of the catalog.")
         return check_id
 

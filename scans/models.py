@@ -66,6 +66,8 @@ class Scan(models.Model):
         API = "api", "API"
 
     FINISHED_STATUSES = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED})
+    # Finished with results and a score (a partial scan judged what it could collect).
+    SCORED_STATUSES = frozenset({Status.SUCCEEDED, Status.PARTIAL})
     ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
 
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="scans")

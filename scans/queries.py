@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from dockerbench import risk
-from dockerbench.catalog import ALL_BY_ID, EXTRA_SECTIONS, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
+from dockerbench.catalog import ALL_BY_ID, ALL_SECTIONS, RECOMMENDATIONS, SECTIONS, Recommendation, section_of
 from hosts.models import Host, Tag
 from scans import charts
 from scans.models import (
@@ -41,11 +41,9 @@ from scans.models import (
 from scans.waivers import EXPIRING_SOON_DAYS
 
 # Scans that carry a score: finished, with results (a failed scan has none).
-SCORED_STATUSES = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
+SCORED_STATUSES = Scan.SCORED_STATUSES
 SPARKLINE_SCANS = 30
 HISTORY_SCANS = 400  # a year of nightly scans and a few more
-# The CIS checks and our own (section "S"): pages show both; the score and heat map count CIS only.
-ALL_SECTIONS: dict[str, str] = {**SECTIONS, **EXTRA_SECTIONS}
 HOSTS_PER_PAGE = 50
 SCANS_PER_PAGE = 20
 OBJECTS_PER_GROUP = 25  # rows shown per check and status; the page links to the rest
@@ -788,7 +786,7 @@ def check_fleet(check_id: str, *, tag: str = "", status: str = "") -> CheckFleet
 
 # A host's grade from its score (with waivers): the same bands everywhere a grade is shown.
 GRADES = (("A", 90), ("B", 80), ("C", 70), ("D", 60), ("F", 0))
-STALE_AFTER_HOURS = 48
+STALE_AFTER = timedelta(hours=48)  # a host without a scored scan for this long: the overview and notifications
 SUMMARY_LIST = 10  # hosts or waivers named in a summary line; the rest are counted
 TREND_DAYS = (30, 90)
 
@@ -808,7 +806,7 @@ class MorningSummary:
     new: int  # WARN findings opened by each host's latest scan, when it finished in the last day
     fixed: int
     failed: list[Host]  # hosts whose newest scan failed
-    stale: list[Host]  # enabled hosts without a scored scan for STALE_AFTER_HOURS (or ever)
+    stale: list[Host]  # enabled hosts without a scored scan for STALE_AFTER (or ever)
     failed_count: int
     stale_count: int
     expiring: list[Waiver]  # waivers expiring within EXPIRING_SOON_DAYS
@@ -853,7 +851,7 @@ def morning_summary(*, now: datetime | None = None) -> MorningSummary:
             new, fixed = new + (n or 0), fixed + (f or 0)
         if getattr(host, "newest_status") == Scan.Status.FAILED:  # noqa: B009 - an annotation
             failed.append(host)
-        too_old = scan is None or scan.finished is None or scan.finished < now - timedelta(hours=STALE_AFTER_HOURS)
+        too_old = scan is None or scan.finished is None or scan.finished < now - STALE_AFTER
         if host.enabled and too_old:
             stale.append(host)
     soon = now.date() + timedelta(days=EXPIRING_SOON_DAYS)

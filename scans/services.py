@@ -409,9 +409,8 @@ def record_results(
         ScanSnapshot.objects.filter(scan=scan).delete()
 
         now = timezone.now()
-        first = not Scan.objects.filter(host_id=scan.host_id, status__in=SCORED, pk__lt=scan.pk).exists()
         news = tracking.track(
-            TRACKED, host_id=scan.host_id, scan_id=scan.pk, when=now, rows=result_rows(results), first=first
+            TRACKED, host_id=scan.host_id, scan_id=scan.pk, when=now, rows=result_rows(results), first=is_first(scan)
         )
         DiffSnapshot.objects.bulk_create(_diff_rows(scan, snapshot), batch_size=500)
         ScanSnapshot.pack(scan, snapshot.to_json()).save(force_insert=True)
@@ -463,8 +462,12 @@ def _failed_parts(snapshot: HostSnapshot) -> list[str]:
     return sorted(failed)
 
 
-SCORED = (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL)
 TRACKED = tracking.Models(Finding=Finding, Sighting=Sighting, Episode=Episode)
+
+
+def is_first(scan: Scan) -> bool:
+    """Whether ``scan`` is its host's first with results: its backlog is then not news (tracking.News.first)."""
+    return not Scan.objects.filter(host_id=scan.host_id, status__in=Scan.SCORED_STATUSES, pk__lt=scan.pk).exists()
 
 
 def result_rows(results: list[Result]) -> list[tracking.Row]:

@@ -193,12 +193,3 @@ def revoke_waiver(waiver: Waiver, *, user: Any = None) -> bool:
 def expire_waivers(on: date | None = None) -> int:
     """Stop expired waivers applying (beat, idempotent): returns how many findings lost their waiver."""
     return apply_waivers(on=on)
-
-
-def waiver_counts(on: date | None = None) -> dict[str, int]:
-    on = on or today()
-    live = Waiver.objects.filter(revoked__isnull=True)
-    return {
-        "active": live.filter(expires__gt=on).count(),
-        "expiring": live.filter(expires__gt=on, expires__lte=on + timedelta(days=EXPIRING_SOON_DAYS)).count(),
-    }

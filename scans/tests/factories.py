@@ -10,7 +10,7 @@ from django.utils import timezone
 from dockerbench.catalog import SECTIONS
 from dockerbench.waivers import finding_detail, object_key
 from hosts.models import Host, Tag
-from scans import tracking, waivers
+from scans import services, tracking, waivers
 from scans.models import DiffSnapshot, Episode, Finding, LatestScan, Scan, Sighting
 
 _counter = {"n": 0}
@@ -71,7 +71,7 @@ def make_scan(
         created=when, started=when, finished=when + timedelta(seconds=3) if finished else None
     )
     scan.refresh_from_db()
-    if latest and status in (Scan.Status.SUCCEEDED, Scan.Status.PARTIAL):
+    if latest and status in Scan.SCORED_STATUSES:
         # What the previous latest scan reported ends here; this scan reports what it is given (make_result).
         Sighting.objects.filter(host=host, until__isnull=True).update(until=scan.pk)
         LatestScan.objects.update_or_create(host=host, defaults={"scan": scan})
@@ -145,16 +145,13 @@ def track(scan: Scan, *results: tuple[str, ...]) -> tracking.News:
         )
         for i, r in enumerate(results)
     ]
-    first = not Scan.objects.filter(
-        host_id=scan.host_id, status__in=(Scan.Status.SUCCEEDED, Scan.Status.PARTIAL), pk__lt=scan.pk
-    ).exists()
     news = tracking.track(
-        tracking.Models(Finding=Finding, Sighting=Sighting, Episode=Episode),
+        services.TRACKED,
         host_id=scan.host_id,
         scan_id=scan.pk,
         when=scan.finished or scan.created,
         rows=rows,
-        first=first,
+        first=services.is_first(scan),
     )
     scan.summary = {**scan.summary, "news": news.as_summary()}
     scan.save(update_fields=["summary"])

@@ -99,7 +99,7 @@ def test_a_quiet_night_writes_no_sighting() -> None:
     for scan in scans:
         track(scan, ("5.4", "WARN", "container", "db"), ("2.1", "PASS", "", ""))
     assert Sighting.objects.filter(host=host).count() == 2
-    assert all(len(list(scan.reported())) == 2 for scans_ in [scans] for scan in scans_)
+    assert all(scan.reported().count() == 2 for scan in scans)
 
 
 def test_history_replayed_at_random_answers_each_scan_exactly() -> None:

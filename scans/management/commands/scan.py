@@ -32,7 +32,7 @@ EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
 DEFAULT_TIMEOUT = 1800.0
 # How often --wait reads the scans' rows: one query per poll, whatever the number of scans.
 POLL_SECONDS = 0.5
-SUCCESSFUL = frozenset({Scan.Status.SUCCEEDED, Scan.Status.PARTIAL})
+SUCCESSFUL = Scan.SCORED_STATUSES
 TRIGGER = Scan.Trigger.API
 
 
