@@ -13,6 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# WeasyPrint (PDF reports) loads Pango and HarfBuzz at run time, and needs a font.
+RUN apt-get update && \
+    apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core && \
+    rm -rf /var/lib/apt/lists/*
+
 # Requirements first: the layer is rebuilt only when the pins change. psycopg[binary] and cryptography ship
 # manylinux wheels, so no compiler is needed.
 COPY requirements.txt ./

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "scans",
     "notifications",
     "schedules",
+    "reports",
 ]
 
 MIDDLEWARE = [

@@ -18,5 +18,6 @@ urlpatterns = [
     path("fleet/", include("scans.urls")),
     path("schedules/", include("schedules.urls")),
     path("notifications/", include("notifications.urls")),
+    path("reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -32,6 +32,8 @@ CHROMIUM=/usr/bin/chromium
 PACKAGES=(
     docker.io busybox-static openssh-server iproute2 openssl
     redis-server postgresql chromium poppler-utils docker-compose nginx shellcheck
+    # WeasyPrint (PDF reports) loads Pango and HarfBuzz at run time, and needs one font at least.
+    libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 )
 
 say() { printf '==> %s\n' "$*"; }

@@ -1,6 +1,6 @@
 """The apps form a strict stack: each imports only the apps below it, and never one inside a function.
 
-    dockerbench (the engine)  <  core  <  hosts  <  scans  <  schedules  <  config (the wiring)
+    dockerbench (the engine) < core < hosts < scans < notifications < schedules < reports < config (the wiring)
 
 The engine imports no app at all (tests/test_engine_boundary.py proves it at run time); the apps never import
 config. Test modules follow the same rule, and may also use the project's test support (the `tests` package).
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK = ["dockerbench", "core", "hosts", "scans", "notifications", "schedules"]
+STACK = ["dockerbench", "core", "hosts", "scans", "notifications", "schedules", "reports"]
 PACKAGES = [*STACK, "config", "tests"]
 
 
@@ -88,3 +88,14 @@ def test_the_checker_sees_imports_inside_functions_and_branches(tmp_path: Path) 
         "class C:\n    def g(self):\n        import schedules.tasks\n"
     )
     assert _imports(module) == [("core", 1, False), ("hosts", 3, False), ("scans", 5, True), ("schedules", 8, True)]
+
+
+def test_every_test_folder_is_collected() -> None:
+    """A tests folder missing from pytest's testpaths never runs, in CI or anywhere: it reads like a pass."""
+    import tomllib
+
+    testpaths = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"][
+        "testpaths"
+    ]
+    folders = sorted(str(p.relative_to(ROOT)) for package in PACKAGES for p in [ROOT / package / "tests"] if p.is_dir())
+    assert [f for f in folders if f not in testpaths] == []
