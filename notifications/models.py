@@ -36,9 +36,11 @@ class Event(models.TextChoices):
     HOST_STALE = "host_stale", "Host not scanned for 48 hours"
     WAIVER_EXPIRING = "waiver_expiring", "Waiver expiring within 7 days"
     TEST = "test", "Test"
+    # A report schedule names its channel itself: a channel does not subscribe to reports.
+    REPORT = "report", "Scheduled report"
 
 
-SUBSCRIBABLE = [(value, label) for value, label in Event.choices if value != Event.TEST]
+SUBSCRIBABLE = [(value, label) for value, label in Event.choices if value not in (Event.TEST, Event.REPORT)]
 SECTION_CHOICES = [(key, f"{key} {title}") for key, title in ALL_SECTIONS.items()]
 
 
@@ -120,6 +122,12 @@ class Delivery(models.Model):
     subject = models.CharField(max_length=300)
     # What is sent: a webhook's JSON body, exactly; for email {"subject": ..., "body": ...}.
     payload = models.JSONField(default=dict)
+    # Email only. Addresses that replace the channel's for this one message (a report schedule has its own),
+    # and a file on storage sent with it. The file belongs to whoever made the delivery (a report): a delivery
+    # only names it, so its retries send the same bytes and deleting the delivery leaves the file alone.
+    recipients = models.TextField(blank=True, validators=[validate_recipients])
+    attachment = models.FileField(max_length=300, blank=True)
+    attachment_name = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_response_code = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -138,6 +146,11 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.channel_id} ({self.status})"
+
+    @property
+    def recipient_list(self) -> list[str]:
+        """Where an email delivery goes: its own addresses when it has some, else its channel's."""
+        return recipient_list(self.recipients) if self.recipients.strip() else self.channel.recipient_list
 
 
 # The audit trail: the secret shows as set or changed, never any of its text (core.audit.hide_secret).

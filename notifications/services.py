@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
+import mimetypes
 import secrets
 import smtplib
 from collections import Counter
@@ -297,9 +298,21 @@ def test_notice(channel: Channel) -> Notice:
 # -- making deliveries ----------------------------------------------------------------------------------
 
 
-def queue_delivery(channel: Channel, notice: Notice, dedupe_key: str) -> Delivery | None:
+def queue_delivery(
+    channel: Channel,
+    notice: Notice,
+    dedupe_key: str,
+    *,
+    recipients: Iterable[str] = (),
+    attachment: str = "",
+    attachment_name: str = "",
+) -> Delivery | None:
     """A pending delivery of ``notice`` to ``channel``, its task sent on commit; None when ``dedupe_key`` had
-    one already (a beat run twice, a signal sent again)."""
+    one already (a beat run twice, a signal sent again).
+
+    An email may go to ``recipients`` instead of the channel's addresses, with ``attachment`` (a file name on
+    Django's default storage, which the caller keeps) attached as ``attachment_name``.
+    """
     try:
         with transaction.atomic():
             delivery = Delivery.objects.create(
@@ -308,6 +321,9 @@ def queue_delivery(channel: Channel, notice: Notice, dedupe_key: str) -> Deliver
                 dedupe_key=dedupe_key[:200],
                 subject=notice.subject[:300],
                 payload=render(channel, notice),
+                recipients=", ".join(recipients),
+                attachment=attachment,
+                attachment_name=attachment_name[:200],
             )
     except IntegrityError:
         return None
@@ -545,11 +561,20 @@ def _send(delivery: Delivery) -> Attempt:
 
 
 def _send_email(delivery: Delivery, channel: Channel) -> Attempt:
-    recipients = channel.recipient_list
+    recipients = delivery.recipient_list
     if not recipients:
         return Attempt(ok=False, retry=False, error="the channel has no recipients")
     if settings.EMAIL_BACKEND.endswith("smtp.EmailBackend") and not settings.EMAIL_HOST:
         return Attempt(ok=False, retry=False, error="mail is not configured (DJANGO_EMAIL_HOST is not set)")
+    attached: tuple[str, bytes, str] | None = None
+    if delivery.attachment:
+        try:
+            with delivery.attachment.open("rb") as stored:
+                content = stored.read()
+        except OSError as exc:  # pruned, or the volume is not mounted here: trying again will not bring it back
+            return Attempt(ok=False, retry=False, error=f"the attachment {delivery.attachment.name} is gone: {exc}")
+        name = delivery.attachment_name or delivery.attachment.name.rsplit("/", 1)[-1]
+        attached = (name, content, mimetypes.guess_type(name)[0] or "application/octet-stream")
     payload = delivery.payload
     message = mail.EmailMessage(
         subject=one_line(payload.get("subject", delivery.subject)),
@@ -559,6 +584,8 @@ def _send_email(delivery: Delivery, channel: Channel) -> Attempt:
         headers={EVENT_HEADER: delivery.event, DELIVERY_HEADER: str(delivery.pk)},
         connection=mail.get_connection(timeout=TIMEOUT_SECONDS),
     )
+    if attached is not None:
+        message.attach(*attached)
     try:
         message.send()
     except smtplib.SMTPResponseException as exc:  # the server answered: 4xx may pass later, 5xx will not
