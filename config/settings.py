@@ -284,7 +284,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
     # django-axes logs every login at INFO; the audit trail has them already (with who and from where).
-    "loggers": {"axes": {"level": "WARNING"}},
+    # WeasyPrint logs every step of a PDF report, and each rule of app.css it does not know (screen-only ones);
+    # reports.documents logs the URLs it refused itself.
+    "loggers": {"axes": {"level": "WARNING"}, "weasyprint": {"level": "ERROR"}},
 }
 
 # dockerbench itself.
@@ -307,5 +309,7 @@ DOCKERBENCH_HEARTBEAT_SECONDS = float(os.environ.get("DOCKERBENCH_HEARTBEAT_SECO
 DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS", 60)
 # A queued scan no worker has taken after this many seconds has its message sent again (it may have been lost).
 DOCKERBENCH_QUEUED_RESEND_SECONDS = env_int("DOCKERBENCH_QUEUED_RESEND_SECONDS", 300)
+# The most rows (hosts, findings, list entries) a PDF report may lay out; a larger one says so and how to narrow it.
+DOCKERBENCH_REPORT_MAX_ROWS = env_int("DOCKERBENCH_REPORT_MAX_ROWS", 20000)
 # Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
 DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
