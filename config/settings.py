@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Its widget templates, for the project-wide form renderer (FORM_RENDERER below).
+    "django.forms",
     "django_htmx",
     # Named partials inside page templates ({% partialdef %}); Django 6.0 has them built in.
     "template_partials",
@@ -152,6 +154,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# One field layout for every form (label above the field, the error next to it): templates/forms/field.html.
+FORM_RENDERER = "core.forms.FormRenderer"
 
 DATABASES = {"default": parse_database_url(os.environ.get("DATABASE_URL", "sqlite:///var/db.sqlite3"))}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3") and DATABASES["default"]["NAME"] != ":memory:":

@@ -72,7 +72,7 @@ def test_an_operator_waives_a_finding_sees_the_score_change_and_the_warn_come_ba
 
     # The findings redraw themselves: WAIVED, and the score without the waived check (16 of 19).
     page.locator(f"tr#finding-{finding.pk} .status-waived").wait_for()  # visible: the check stays open
-    assert page.locator("details#check-5\\.10 .badge.status-waived").inner_text() == "WAIVED"
+    assert page.locator("details#check-5\\.10 > summary .badge.status-waived").inner_text() == "WAIVED"
     assert score.inner_text().split()[0] == str(round(100 * 16 / 19))
     assert "80 without waivers" in score.inner_text()
     assert page.evaluate("window.notReloaded === true")  # swapped in place, no page load

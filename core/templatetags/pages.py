@@ -6,6 +6,8 @@ from typing import Any
 
 from django import template
 
+from dockerbench import __version__
+
 register = template.Library()
 
 
@@ -34,3 +36,29 @@ def duration_words(value: Any) -> str:
         if n
     ]
     return " ".join(parts) or "a moment"
+
+
+# Which navigation entry a view belongs to, by its URL name (namespace:name); the first prefix that matches wins.
+_NAV = (
+    ("scans:waiver", "waivers"),
+    ("scans:remediation", "remediation"),
+    ("scans:", "fleet"),
+    ("hosts:", "hosts"),
+    ("schedules:", "schedules"),
+    ("notifications:", "notifications"),
+    ("reports:", "reports"),
+    ("audit:", "audit"),
+)
+
+
+@register.filter
+def nav_section(request: Any) -> str:
+    """The navigation entry of the page being shown ("" for none), for the header's aria-current."""
+    match = getattr(request, "resolver_match", None)
+    view_name = getattr(match, "view_name", "") or ""
+    return next((entry for prefix, entry in _NAV if view_name.startswith(prefix)), "")
+
+
+@register.simple_tag
+def product_version() -> str:
+    return __version__
