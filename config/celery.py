@@ -39,6 +39,9 @@ app.conf.beat_schedule = {
     },
     # A delivery whose task message was lost (broker down at commit) is sent again.
     "resend-lost-deliveries": {"task": "notifications.tasks.resend_lost_deliveries", "schedule": 300.0},
+    # Reports past DOCKERBENCH_REPORT_RETENTION_DAYS go, with their files; a report whose worker died is failed.
+    "prune-reports": {"task": "reports.tasks.prune_reports", "schedule": crontab(hour="3", minute="45")},
+    "reap-reports": {"task": "reports.tasks.reap_reports", "schedule": 300.0},
 }
 
 

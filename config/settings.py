@@ -318,3 +318,10 @@ DOCKERBENCH_QUEUED_RESEND_SECONDS = env_int("DOCKERBENCH_QUEUED_RESEND_SECONDS",
 DOCKERBENCH_REPORT_MAX_ROWS = env_int("DOCKERBENCH_REPORT_MAX_ROWS", 20000)
 # Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
 DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
+
+# -- Reports: PDFs on Django's storage under MEDIA_ROOT. Never served as files: the download view checks access.
+MEDIA_ROOT = Path(os.environ.get("DOCKERBENCH_MEDIA_ROOT") or VAR_DIR / "media")
+# Stored reports older than this many days are deleted, and their files with them (beat, daily).
+DOCKERBENCH_REPORT_RETENTION_DAYS = env_int("DOCKERBENCH_REPORT_RETENTION_DAYS", 90)
+# A report still rendering after this many seconds is stopped and failed (Celery's soft time limit).
+DOCKERBENCH_REPORT_TIME_LIMIT = env_int("DOCKERBENCH_REPORT_TIME_LIMIT", 600)

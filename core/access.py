@@ -50,6 +50,13 @@ class Perm(StrEnum):
     ADD_CHANNEL = "notifications.add_channel"
     CHANGE_CHANNEL = "notifications.change_channel"  # edit and send a test
     DELETE_CHANNEL = "notifications.delete_channel"
+    VIEW_REPORT = "reports.view_report"  # the list, a report's page and its PDF
+    REQUEST_REPORT = "reports.request_report"
+    DELETE_REPORT = "reports.delete_report"
+    VIEW_REPORT_SCHEDULE = "reports.view_reportschedule"
+    ADD_REPORT_SCHEDULE = "reports.add_reportschedule"
+    CHANGE_REPORT_SCHEDULE = "reports.change_reportschedule"
+    DELETE_REPORT_SCHEDULE = "reports.delete_reportschedule"
 
 
 class NoRole(PermissionDenied):

@@ -26,6 +26,9 @@ VIEWER_PERMS = frozenset(
         Perm.VIEW_FINDINGS,
         Perm.VIEW_WAIVER,
         Perm.VIEW_SCHEDULE,
+        # A report shows what the role reads on the pages already: every role may have one made.
+        Perm.VIEW_REPORT,
+        Perm.REQUEST_REPORT,
     }
 )
 OPERATOR_PERMS = VIEWER_PERMS | {
@@ -42,7 +45,9 @@ OPERATOR_PERMS = VIEWER_PERMS | {
     Perm.ADD_SCHEDULE,
     Perm.CHANGE_SCHEDULE,
     Perm.DELETE_SCHEDULE,
+    Perm.DELETE_REPORT,
 }
+# Report schedules mail the fleet's findings outside the dashboard, to any address: Admins only (below).
 # None: every permission there is (users, groups, the audit trail, the admin's models).
 ROLES: dict[str, frozenset[str] | None] = {VIEWERS: VIEWER_PERMS, OPERATORS: OPERATOR_PERMS, ADMINS: None}
 

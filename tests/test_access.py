@@ -14,10 +14,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -26,6 +28,7 @@ from core.access import ANY_ACCOUNT, PUBLIC, Perm
 from hosts.models import ConnectionTest, Host, Tag
 from hosts.services import create_host
 from notifications.models import Channel
+from reports.models import Report, ReportSchedule
 from scans.models import Waiver
 from scans.tests.factories import make_result, make_scan
 from schedules.models import Schedule
@@ -98,6 +101,16 @@ ACCESS: dict[str, Rule] = {
     "notifications:channel-test": rule(Perm.CHANGE_CHANNEL, ADMINS, "POST", ok=302),
     "notifications:channel-delete": rule(Perm.DELETE_CHANNEL, ADMINS),
     "notifications:deliveries": rule(Perm.VIEW_CHANNEL, ADMINS),
+    # reports (a report shows what every role reads already; schedules mail it outside: Admins only)
+    "reports:list": rule(Perm.VIEW_REPORT, ROLES),
+    "reports:request": rule(Perm.REQUEST_REPORT, ROLES, "POST", ok=200),  # an empty form: its errors
+    "reports:report": rule(Perm.VIEW_REPORT, ROLES),
+    "reports:download": rule(Perm.VIEW_REPORT, ROLES),
+    "reports:delete": rule(Perm.DELETE_REPORT, OPERATORS, "POST", ok=302),
+    "reports:schedules": rule(Perm.VIEW_REPORT_SCHEDULE, ADMINS),
+    "reports:schedule-add": rule(Perm.ADD_REPORT_SCHEDULE, ADMINS),
+    "reports:schedule-edit": rule(Perm.CHANGE_REPORT_SCHEDULE, ADMINS),
+    "reports:schedule-delete": rule(Perm.DELETE_REPORT_SCHEDULE, ADMINS),
 }
 
 
@@ -124,18 +137,26 @@ ADMIN = [r for r in ROUTES if r.name.startswith("admin:")]
 
 
 @pytest.fixture
-def world() -> dict[str, Any]:
+def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
     """One of everything a URL can name."""
+    settings.MEDIA_ROOT = str(tmp_path)
     tag = Tag.objects.create(name="prod")
     host = create_host("web-1", "tcp://web-1.example.invalid:2376", tags=[tag])
     scan = make_scan(host, warn_by_section={"5": 1})
     make_result(scan, "5.4", object_kind="container", object_name="db")
+    channel = Channel.objects.create(name="ops", url="http://127.0.0.1:9/hook", events=["scan_failed"])
+    report = Report.objects.create(kind="fleet", params={"kind": "fleet"}, title="Fleet report", status="done")
+    report.file.save("report.pdf", ContentFile(b"%PDF-1.7\n%%EOF\n"))
     return {
+        "report": report,
+        "report_schedule": ReportSchedule.objects.create(
+            name="weekly", recipients="ciso@example.invalid", channel=Channel.objects.create(name="mail", kind="email")
+        ),
         "host": host,
         "scan": scan,
         "schedule": Schedule.objects.get(host=host),
         "test": ConnectionTest.objects.create(host=host),
-        "channel": Channel.objects.create(name="ops", url="http://127.0.0.1:9/hook", events=["scan_failed"]),
+        "channel": channel,
         "waiver": Waiver.objects.create(
             check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
         ),
@@ -165,6 +186,10 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         "notifications:deliveries",
     ):
         kwargs = {"pk": world["channel"].pk}
+    elif name in ("reports:report", "reports:download", "reports:delete"):
+        kwargs = {"pk": world["report"].pk}
+    elif name in ("reports:schedule-edit", "reports:schedule-delete"):
+        kwargs = {"pk": world["report_schedule"].pk}
     return reverse(name, kwargs=kwargs)
 
 
@@ -209,6 +234,8 @@ def test_each_persona_gets_the_answer_its_role_allows(name: str, persona: str, w
     assert Host.objects.filter(pk=world["host"].pk, name="web-1").exists()
     assert Schedule.objects.filter(pk=world["schedule"].pk, enabled=True).exists()
     assert world["host"].scans.count() == 1
+    assert Report.objects.filter(pk=world["report"].pk).exists() and Report.objects.count() == 1
+    assert ReportSchedule.objects.filter(pk=world["report_schedule"].pk).exists()
 
 
 def test_an_account_in_no_role_sees_nothing_but_the_no_access_page(world: dict[str, Any]) -> None:
