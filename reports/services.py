@@ -23,7 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
@@ -173,12 +173,19 @@ def _store(report: Report, rendered: Rendered) -> None:
 
 
 def _fail(report_id: int, reason: str) -> None:
-    Report.objects.filter(pk=report_id, status=Report.Status.RUNNING).update(
-        status=Report.Status.FAILED,
-        error=reason[:2000],
-        finished=timezone.now(),
-        progress={"phase": "failed"},
-    )
+    def mark() -> None:
+        Report.objects.filter(pk=report_id, status=Report.Status.RUNNING).update(
+            status=Report.Status.FAILED, error=reason[:2000], finished=timezone.now(), progress={"phase": "failed"}
+        )
+
+    try:
+        mark()
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        # The time limit can interrupt a query and leave the connection unusable: a new one records the failure.
+        connection.close()
+        mark()
 
 
 def reap_reports(now: datetime | None = None) -> dict[str, int]:
