@@ -92,7 +92,9 @@ class ReportScheduleForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["channel"].queryset = Channel.objects.filter(kind=Channel.Kind.EMAIL).order_by("name")
+        channel = self.fields["channel"]
+        assert isinstance(channel, forms.ModelChoiceField)  # noqa: S101 - for the type checker: a ForeignKey's field
+        channel.queryset = Channel.objects.filter(kind=Channel.Kind.EMAIL).order_by("name")
 
     def clean_recipients(self) -> str:
         addresses = recipient_list(self.cleaned_data.get("recipients") or "")

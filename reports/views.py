@@ -49,10 +49,12 @@ def _rows(reports: list[Report]) -> list[dict[str, Any]]:
     wanted = {report.pk: report.parameters() for report in reports}
     host_ids = {w.host_id for w in wanted.values() if w is not None and w.host_id}
     names = dict(Host.objects.filter(pk__in=host_ids).values_list("pk", "name")) if host_ids else {}
-    return [
-        {"report": r, "wanted": wanted[r.pk], "host_name": names.get(getattr(wanted[r.pk], "host_id", None))}
-        for r in reports
-    ]
+    rows = []
+    for report in reports:
+        parsed = wanted[report.pk]
+        host_id = parsed.host_id if parsed is not None else None
+        rows.append({"report": report, "wanted": parsed, "host_name": names.get(host_id) if host_id else None})
+    return rows
 
 
 def _list_page(request: HtmxHttpRequest, form: ReportForm | None) -> HttpResponse:

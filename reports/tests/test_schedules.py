@@ -108,16 +108,16 @@ def test_a_schedule_covers_its_period_up_to_the_day_it_runs() -> None:
 def test_a_crontab_beat_could_not_run_is_refused_next_to_its_field(mail: Channel, crontab: str, message: str) -> None:
     form = _form(mail, crontab=crontab)
     assert not form.is_valid()
-    assert message in " ".join(form.errors["crontab"])
+    assert message in " ".join(map(str, form.errors["crontab"]))
 
 
 def test_the_form_wants_addresses_and_an_email_channel(mail: Channel) -> None:
     hook = Channel.objects.create(name="hook", kind=Channel.Kind.WEBHOOK, url="http://127.0.0.1:9/h")
     form = _form(mail, recipients="not-an-address, ciso@example.invalid", channel=str(hook.pk))
     assert not form.is_valid()
-    assert "Not an email address: not-an-address" in " ".join(form.errors["recipients"])
+    assert "Not an email address: not-an-address" in " ".join(map(str, form.errors["recipients"]))
     assert "channel" in form.errors  # a webhook is not one of the choices
-    assert list(form.fields["channel"].queryset) == [mail]
+    assert [choice for choice, _ in form.fields["channel"].choices][1:] == [mail.pk]  # type: ignore[attr-defined]
 
     form = _form(mail, recipients=" ciso@example.invalid ,\naudit@example.invalid", crontab="  0  6 * * 1 ")
     assert form.is_valid(), form.errors

@@ -139,9 +139,12 @@ def soft_time_limit() -> Iterator[Callable[[], None]]:
             frame = frame.f_back
         signal.setitimer(signal.ITIMER_REAL, 0.002)  # not laying out yet: again in a moment
 
+    def arm() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0.002)
+
     previous = signal.signal(signal.SIGALRM, handler)
     try:
-        yield lambda: signal.setitimer(signal.ITIMER_REAL, 0.002)
+        yield arm
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
