@@ -143,10 +143,20 @@ def test_only_the_worker_gets_the_docker_socket_and_read_only(config: dict) -> N
     mounts = {
         name: [str(volume) for volume in service.get("volumes", [])] for name, service in config["services"].items()
     }
-    assert mounts["worker"] == ["/var/run/docker.sock:/var/run/docker.sock:ro"]
+    assert [volume for volume in mounts["worker"] if "docker.sock" in volume] == [
+        "/var/run/docker.sock:/var/run/docker.sock:ro"
+    ]
     assert not any(
         "docker.sock" in volume for name, volumes in mounts.items() if name != "worker" for volume in volumes
     )
+
+
+def test_web_serves_the_reports_the_worker_stores_on_one_volume(config: dict) -> None:
+    for name in ("web", "worker"):
+        service = config["services"][name]
+        assert service["environment"]["DOCKERBENCH_MEDIA_ROOT"] == "/app/var/media"
+        assert any(str(volume).startswith("media:/app/var") for volume in service["volumes"]), name
+    assert "media" in config["volumes"]
 
 
 def test_it_refuses_to_start_without_the_secrets() -> None:
