@@ -80,11 +80,26 @@ def test_score_history_of_nothing_says_so() -> None:
 def test_heat_colours_go_from_calm_to_red() -> None:
     assert charts.heat_colour(None, 10) == "#f0f0f0"
     assert charts.heat_colour(0, 10) == "#eef6ee"
-    assert charts.heat_colour(10, 10) == "#b2182b"  # the highest count is the darkest red
+    assert charts.heat_colour(10, 10) == "#8f1d2c"  # the highest count is the darkest red
     low, high = charts.heat_colour(1, 10), charts.heat_colour(9, 10)
     assert int(low[3:5], 16) > int(high[3:5], 16)  # less green as the count grows
     assert charts.heat_text_colour(10, 10) == "#ffffff"
     assert charts.heat_text_colour(1, 10) == "#1f2328"
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_every_heat_level_has_text_at_aa_contrast() -> None:
+    for level in [None, *range(charts.HEAT_LEVELS + 1)]:
+        background, text = charts.level_colours(level)
+        light, dark = sorted((_luminance(background), _luminance(text)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (level, background, text)
 
 
 def test_heat_levels_are_the_share_of_the_highest_count_rounded_up() -> None:
