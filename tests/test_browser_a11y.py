@@ -242,9 +242,14 @@ def visits(persona: str, objects: dict[str, Any]) -> list[Visit]:
 
 
 @contextmanager
-def a11y_page(browser: Browser, width: int = DESKTOP) -> Iterator[Page]:
-    """A page in a fresh context that ignores the CSP, so axe can be injected and run."""
-    context = browser.new_context(bypass_csp=True, viewport={"width": width, "height": 900})
+def a11y_page(browser: Browser, width: int = DESKTOP, scheme: str = "light") -> Iterator[Page]:
+    """A page in a fresh context that ignores the CSP, so axe can be injected and run; ``scheme`` is the
+    colour scheme the browser prefers (the stylesheet follows it)."""
+    context = browser.new_context(
+        bypass_csp=True,
+        viewport={"width": width, "height": 900},
+        color_scheme="dark" if scheme == "dark" else "light",
+    )
     context.set_default_timeout(15_000)
     try:
         yield context.new_page()
@@ -335,6 +340,19 @@ def test_the_fleet_and_a_host_have_no_serious_accessibility_violation_on_a_phone
         log_in(page, live_server.url, "operator")
         report = check_pages(page, live_server.url, pages)
     assert not report, f"operator at {PHONE} px:\n" + "\n".join(report)
+
+
+def test_every_admin_page_in_the_dark_scheme_has_no_serious_accessibility_violation(
+    browser: Browser, live_server: LiveServer, rich: dict[str, Any]
+) -> None:
+    """The dark colours are a second palette: axe checks its contrast on every page the admin sees."""
+    make_user("admin")
+    pages = visits("admin", rich)
+    with a11y_page(browser, scheme="dark") as page:
+        log_in(page, live_server.url, "admin")
+        assert page.evaluate("() => matchMedia('(prefers-color-scheme: dark)').matches")
+        report = check_pages(page, live_server.url, pages)
+    assert not report, f"admin in the dark scheme, {len(pages)} pages:\n" + "\n".join(report)
 
 
 def test_a_fresh_install_has_no_serious_accessibility_violation(browser: Browser, live_server: LiveServer) -> None:
