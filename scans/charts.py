@@ -70,6 +70,11 @@ def _date_ticks(count: int, most: int = 6) -> list[int]:
     return sorted({round(i * step) for i in range(most)})
 
 
+def _tick_anchor(i: int, n: int) -> str:
+    """A date label's text-anchor: the last one ends at its tick, so it is not cut off at the right edge."""
+    return "end" if n > 1 and i == n - 1 else "middle"
+
+
 def score_history(
     points: Sequence[tuple[datetime, int]], *, width: int = 640, height: int = 200, date_format: str = "%Y-%m-%d"
 ) -> SafeString:
@@ -121,13 +126,14 @@ def score_history(
             parts.append(
                 format_html(
                     '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="#59636e" stroke-width="1"/>'
-                    '<text x="{}" y="{}" text-anchor="middle" font-size="10" fill="#59636e">{}</text>',
+                    '<text x="{}" y="{}" text-anchor="{}" font-size="10" fill="#59636e">{}</text>',
                     x,
                     top + plot_h,
                     x,
                     top + plot_h + 4,
                     x,
                     top + plot_h + 16,
+                    _tick_anchor(i, len(points)),
                     points[i][0].strftime(date_format),
                 )
             )
@@ -312,9 +318,10 @@ def series_lines(
         x = _x(i, len(days), left, plot_w)
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="10" text-anchor="middle" fill="currentColor">{}</text>',
+                '<text x="{}" y="{}" font-size="10" text-anchor="{}" fill="currentColor">{}</text>',
                 x,
                 top + plot_h + 14,
+                _tick_anchor(i, len(days)),
                 days[i].strftime(date_format),
             )  # fmt: skip
         )

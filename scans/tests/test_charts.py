@@ -59,6 +59,8 @@ def test_score_history_has_axes_dated_ticks_and_a_point_per_scan() -> None:
     assert {"0", "25", "50", "75", "100"} <= set(texts)  # the y axis
     assert "2026-01-01" in texts and "2026-01-08" in texts  # first and last dates on the x axis
     assert len([t for t in texts if t and t.startswith("2026-")]) == 6  # at most six date ticks
+    anchors = {t.text: t.get("text-anchor") for t in root.iter(f"{{{charts.SVG_NS}}}text")}
+    assert anchors["2026-01-08"] == "end" and anchors["2026-01-01"] == "middle"  # the last one is not cut off
     circles = root.findall("svg:circle", NS)
     assert len(circles) == 8
     title = circles[0].find("svg:title", NS)
