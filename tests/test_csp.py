@@ -122,7 +122,7 @@ def test_every_main_page_keeps_to_the_policy(
     _open(page, violations, f"{base}/fleet/")
     darkest = page.locator("td.heat-6").first
     assert darkest.inner_text() == "6"
-    assert darkest.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(178, 24, 43)"
+    assert darkest.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(143, 29, 44)"
     assert violations.seen == []
 
 

@@ -39,7 +39,7 @@ MAKE_LEGACY = textwrap.dedent(
     settings.MIGRATION_MODULES = {
         "hosts": "tests.legacy_migrations.hosts",
         "scans": "tests.legacy_migrations.scans",
-        "schedules": None, "auditlog": None, "axes": None,
+        "schedules": None, "auditlog": None, "axes": None, "reports": None,
     }
     import django
     django.setup()

@@ -42,7 +42,7 @@ def test_overview_rows_carry_heat_map_sparkline_and_new_and_fixed() -> None:
 
     (row,) = data.rows
     assert [c.warn for c in row.cells] == [0, 1, 0, 0, 4, 0, 0]
-    assert row.cells[4].colour == "#b2182b"  # the fleet's highest count is the darkest
+    assert row.cells[4].colour == "#8f1d2c"  # the fleet's highest count is the darkest
     assert row.cells[0].colour == "#eef6ee"
     assert row.sparkline.count(",") == 3  # three scores, oldest first
     assert (row.new, row.fixed) == (1, 1)  # c is new, b is fixed, a stays
