@@ -12,8 +12,12 @@ Exit codes, as ``python -m dockerbench``: 0 queued (with --wait: every scan fini
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,10 +254,15 @@ class Command(BaseCommand):
 
     def _wait(self, targets: list[_Target], timeout: float) -> list[_Target]:
         """Poll the scans until each has finished or ``timeout`` s have passed; print each as it finishes.
-        Returns the targets whose scans are still active (their rows as last read)."""
+        Returns the targets whose scans are still active (their rows as last read). Ctrl-C raises
+        KeyboardInterrupt between two polls, never inside a query."""
         pending = {t.scan.pk: t for t in targets if t.scan is not None}
-        if pending:
-            self._say(f"Waiting for {len(pending)} scan(s), at most {timeout:g} s ...")
+        with _interrupt_between_polls() as interrupted:
+            if pending:
+                self._say(f"Waiting for {len(pending)} scan(s), at most {timeout:g} s ...")
+            return self._poll(pending, timeout, interrupted)
+
+    def _poll(self, pending: dict[int, _Target], timeout: float, interrupted: threading.Event) -> list[_Target]:
         deadline = time.monotonic() + timeout
         while pending:
             rows = {scan.pk: scan for scan in Scan.objects.filter(pk__in=list(pending))}
@@ -272,7 +281,8 @@ class Command(BaseCommand):
             left = deadline - time.monotonic()
             if not pending or left <= 0:
                 break
-            time.sleep(min(POLL_SECONDS, left))
+            if interrupted.wait(min(POLL_SECONDS, left)):
+                raise KeyboardInterrupt
         return list(pending.values())
 
     def _verdict(
@@ -340,3 +350,20 @@ class Command(BaseCommand):
             Path(path).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"--json: cannot write {path}: {exc.strerror or exc}", returncode=EXIT_ERROR) from exc
+
+
+@contextlib.contextmanager
+def _interrupt_between_polls() -> Iterator[threading.Event]:
+    """While waiting, Ctrl-C sets an event the poll loop checks instead of raising wherever it lands. Raised
+    inside a database query, KeyboardInterrupt left psycopg's connection mid-cancel, and the command then hung
+    on the next query instead of exiting 130 (seen under load in CI)."""
+    interrupted = threading.Event()
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.set())
+    except ValueError:  # not the main thread (call_command from a worker thread): keep Python's default
+        yield interrupted
+        return
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
