@@ -315,7 +315,7 @@ DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("DOCKERBENCH_HEARTBEAT_TIMEOUT_S
 # A queued scan no worker has taken after this many seconds has its message sent again (it may have been lost).
 DOCKERBENCH_QUEUED_RESEND_SECONDS = env_int("DOCKERBENCH_QUEUED_RESEND_SECONDS", 300)
 # The most rows (hosts, findings, list entries) a PDF report may lay out; a larger one says so and how to narrow it.
-DOCKERBENCH_REPORT_MAX_ROWS = env_int("DOCKERBENCH_REPORT_MAX_ROWS", 20000)
+DOCKERBENCH_REPORT_MAX_ROWS = env_int("DOCKERBENCH_REPORT_MAX_ROWS", 1200)
 # Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
 DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
 

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
-from weasyprint import HTML
+from django.utils.safestring import SafeString, mark_safe
+from weasyprint import CSS, HTML
+from weasyprint.html import UA, UA_COUNTER_STYLE, UA_FORM_STYLESHEET
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 import dockerbench
@@ -173,7 +176,7 @@ class Rendered:
 
 
 def max_rows() -> int:
-    return int(getattr(settings, "DOCKERBENCH_REPORT_MAX_ROWS", 20000))
+    return int(getattr(settings, "DOCKERBENCH_REPORT_MAX_ROWS", 1200))
 
 
 def fleet_rows(data: queries.Common) -> int:
@@ -240,6 +243,34 @@ class StaticFetcher(URLFetcher):
 
 
 # -- rendering --------------------------------------------------------------------------------------
+
+# WeasyPrint 70's user-agent sheet gives every element six pseudo-element styles: `::marker` and the five
+# footnote and note pseudo-elements match any element. Each is a ComputedStyle kept until the PDF is written:
+# 77 MB of the fleet report's 254 MB of layout on the bench fleet (bench/README.md). A report has markers
+# only on list items and no footnotes or notes, so its UA sheet scopes the one and drops the others.
+_UA_PSEUDO = ("marker", "footnote-call", "footnote-marker", "note-call", "note-marker", "note-callback")
+_UA_EVERY_ELEMENT = re.compile(rf"^::({'|'.join(_UA_PSEUDO)}) \{{.*\}}$", re.M)
+
+
+def report_ua() -> str:
+    """WeasyPrint's UA stylesheet with ``::marker`` for list items only and no footnote or note rules."""
+    found = _UA_EVERY_ELEMENT.findall(UA)
+    if sorted(found) != sorted(_UA_PSEUDO):
+        # Another WeasyPrint: measure again (bench/report_speed.py) before adapting this.
+        raise RuntimeError(f"WeasyPrint's UA stylesheet changed: its per-element pseudo-element rules are {found}")
+    return _UA_EVERY_ELEMENT.sub(lambda m: "li" + m.group(0) if m.group(1) == "marker" else "", UA)
+
+
+@cache
+def _report_ua_sheet() -> CSS:
+    return CSS(string=report_ua(), counter_style=UA_COUNTER_STYLE)
+
+
+class _ReportHTML(HTML):
+    """HTML with the report's UA sheet (above); everything else is WeasyPrint's."""
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[CSS]:
+        return [_report_ua_sheet(), UA_FORM_STYLESHEET] if forms else [_report_ua_sheet()]
 
 
 @dataclass
@@ -333,18 +364,20 @@ def _charts(request: ReportRequest, context: dict[str, Any]) -> dict[str, Any]:
         out["warn_svg"] = ""
         out["page_flags"] = {"current": report.current}
     highest = max((n for line in data.hosts for n in line.warns.values()), default=0)
-    out["host_rows"] = [
-        (
-            line,
-            charts.heat_row(
-                [(k, line.warns.get(k) if line.scan is not None else None) for k in data.sections],
-                highest,
-                reverse("scans:host", args=[line.host_id]),
-            ),
-        )
-        for line in data.hosts
-    ]
+    out["host_rows"] = [(line, _heat_cells(line, data.sections, highest)) for line in data.hosts]
     return out
+
+
+def _heat_cells(line: queries.HostLine, sections: list[str], highest: int) -> SafeString:
+    """The host table's heat cells: the classes and numbers of the overview's (scans.charts.heat_row), without
+    its link in every cell. Each inline box costs WeasyPrint memory until the PDF is written: the eight links
+    of a row were 0.12 MB of its 0.47 (bench/README.md); the host's name still links to its page."""
+    cells = []
+    for key in sections:
+        count = line.warns.get(key) if line.scan is not None else None
+        text = "–" if count is None else str(int(count))
+        cells.append(f'<td class="heat {charts.heat_class(count, highest)}">{text}</td>')
+    return mark_safe("".join(cells))  # noqa: S308 - ints and our own class names, nothing from a host
 
 
 def render_html(request: ReportRequest, *, made_by: str = "") -> tuple[str, list[int]]:
@@ -360,7 +393,7 @@ def render_report(request: ReportRequest, *, made_by: str = "", progress: Progre
     if progress:
         progress("Laying out pages", 0, 1)
     fetcher = StaticFetcher()
-    document = HTML(string=prepared.html, base_url=base_url(), url_fetcher=fetcher).render()
+    document = _ReportHTML(string=prepared.html, base_url=base_url(), url_fetcher=fetcher).render()
     pages = len(document.pages)
     for url in fetcher.refused:
         logger.warning("report %r: refused to fetch %s", prepared.title, url)
