@@ -8,7 +8,6 @@ or input, a waivers file with errors).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,8 +17,8 @@ from pathlib import Path
 from dockerbench import __version__
 from dockerbench.collect import FACT_METHODS, CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions
+from dockerbench.formats import FORMATS, render
 from dockerbench.redact import redact_snapshot
-from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot
@@ -30,6 +29,19 @@ EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
 
 def _csv(values: Sequence[str] | None) -> list[str]:
     return [v.strip() for value in values or () for v in value.split(",") if v.strip()]
+
+
+def _output(value: str) -> tuple[str, str]:
+    """--output FORMAT=FILE, as (format, file)."""
+    fmt, sep, path = value.partition("=")
+    fmt = fmt.strip().lower()
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not FORMAT=FILE (e.g. sarif=report.sarif, or junit=- for standard output)"
+        )
+    if fmt not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return fmt, path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("-c", "--include", action="append", help="only these checks or prefixes, e.g. -c 5.4,3")
     sel.add_argument("-e", "--exclude", action="append", help="leave out these checks or prefixes")
     out = p.add_argument_group("output")
+    out.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="the report on standard output: text (default), json, sarif (SARIF 2.1.0), junit (JUnit XML) or csv",
+    )
+    out.add_argument(
+        "--output",
+        action="append",
+        type=_output,
+        metavar="FORMAT=FILE",
+        help="also write the report in FORMAT to FILE ('-' for standard output, instead of --format's); "
+        "repeat for several, e.g. --output sarif=out.sarif --output junit=out.xml",
+    )
     out.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     out.add_argument("--save-snapshot", metavar="FILE", help="write the collected snapshot as JSON to FILE")
     out.add_argument("--snapshot", metavar="FILE", help="evaluate a saved snapshot instead of collecting")
@@ -94,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         "compare only within one run)",
     )
     out.add_argument("-v", "--verbose", action="store_true", help="also print passing objects and evidence")
-    out.add_argument("-q", "--quiet", action="store_true", help="print no text report")
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print no report on standard output but those --output or --json sends there",
+    )
     out.add_argument(
         "--color",
         action=argparse.BooleanOptionalAction,
@@ -164,9 +194,35 @@ def _redact_key(path: str | None) -> bytes:
     return os.environ.get("DOCKERBENCH_REDACT_KEY", "").encode() or os.urandom(32)
 
 
+def _outputs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Every (format, file) to write, "-" for standard output: --json, each --output, then --format's report.
+
+    Checked before collecting, so a typo costs no audit: at most one report on standard output, no file named
+    twice, and every file's directory exists.
+    """
+    outputs: list[tuple[str, str]] = [("json", args.json)] if args.json else []
+    outputs += args.output or []
+    to_stdout = [fmt for fmt, path in outputs if path == "-"]
+    if len(to_stdout) > 1:
+        parser.error(f"only one report can go to standard output, not {' and '.join(to_stdout)}")
+    if to_stdout and args.format is not None:
+        parser.error(f"--format {args.format} and {to_stdout[0]}=- would both write to standard output")
+    if not to_stdout and not args.quiet:
+        outputs.append((args.format or "text", "-"))
+    files = [path for _fmt, path in outputs if path != "-"]
+    for path in files:
+        if files.count(path) > 1:
+            parser.error(f"{path} is named for more than one report")
+        parent = Path(path).parent
+        if not parent.is_dir():
+            parser.error(f"cannot write {path}: the directory {parent} does not exist")
+    return outputs
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    outputs = _outputs(parser, args)
     try:
         fail_on = {Status(s.upper()) for s in _csv(args.fail_on)}
     except ValueError:
@@ -225,15 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     host_name = args.host_name if args.host_name is not None else str((snapshot.info or {}).get("Name", ""))
     waived = apply(results, in_force, host_name)
-    if args.json:
-        text = json.dumps(render_json(snapshot, results, waived), indent=2, default=str)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
+    for fmt, path in outputs:
+        if path == "-":
+            color = sys.stdout.isatty() if args.color is None else args.color
+            sys.stdout.write(render(fmt, snapshot, results, waived, color=color, verbose=args.verbose))
         else:
-            Path(args.json).write_text(text + "\n")
-    if not args.quiet and args.json != "-":
-        color = sys.stdout.isatty() if args.color is None else args.color
-        sys.stdout.write(render_text(snapshot, results, color=color, verbose=args.verbose, waived=waived))
+            # newline="": the CSV's RFC 4180 line ends stay \r\n, and no other report has any but \n.
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                out.write(render(fmt, snapshot, results, waived, verbose=args.verbose))
     if fail_on and any(r.status in fail_on and w is None for r, w in zip(results, waived, strict=True)):
         return EXIT_FAILED_CHECKS
     return EXIT_OK

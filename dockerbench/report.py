@@ -1,4 +1,4 @@
-"""Turning results into reports: docker-bench style text, and versioned JSON.
+"""Turning results into reports: docker-bench style text, and versioned JSON (SARIF, JUnit, CSV: formats.py).
 
 The JSON layout is documented in docs/report-format.md and described by
 docs/report.schema.json; bump REPORT_SCHEMA on any incompatible change.
@@ -58,7 +58,7 @@ def group_by_check(results: Iterable[Result]) -> dict[str, list[Result]]:
 Waived = Sequence[Waiver | None]
 
 
-def _pairs(results: Sequence[Result], waived: Waived | None) -> dict[str, list[tuple[Result, Waiver | None]]]:
+def pairs_by_check(results: Sequence[Result], waived: Waived | None) -> dict[str, list[tuple[Result, Waiver | None]]]:
     """The results grouped by check, each with the waiver that covers it (None when none does)."""
     if waived is not None and len(waived) != len(results):
         raise ValueError("waived must have one entry per result")
@@ -92,7 +92,7 @@ class Summary:
 def summarize(results: Iterable[Result], waived: Waived | None = None) -> Summary:
     """Counts and scores. ``score`` ignores waivers; ``score_with_waivers`` leaves fully waived checks out."""
     results = list(results)
-    grouped = _pairs(results, waived)
+    grouped = pairs_by_check(results, waived)
     by_status: Counter[str] = Counter()
     sections: dict[str, Counter[str]] = defaultdict(Counter)
     judged = passed = waived_checks = judged_with_waivers = 0
@@ -186,7 +186,7 @@ def render_text(
     ]
     for part, reason in sorted(snapshot.missing.items()):
         lines.append(f"{tag(Status.INFO)} not collected: {part}: {_printable(reason)}")
-    grouped = _pairs(results, waived)
+    grouped = pairs_by_check(results, waived)
     current_section = ""
     for check_id, pairs in grouped.items():
         rec = BY_ID.get(check_id)
@@ -251,7 +251,7 @@ def render_json(snapshot: HostSnapshot, results: list[Result], waived: Waived | 
     """The machine-readable report (schema ``dockerbench.report/1``)."""
     summary = summarize(results, waived)
     checks = []
-    for check_id, pairs in _pairs(results, waived).items():
+    for check_id, pairs in pairs_by_check(results, waived).items():
         rows = [r for r, _w in pairs]
         rec = BY_ID.get(check_id)
         checks.append(
