@@ -13,6 +13,7 @@ urlpatterns = [
     path("scans/<int:pk>/", views.scan_detail, name="scan"),
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
     path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),
+    path("scans/<int:pk>/export/<str:fmt>/", views.scan_export, name="scan-export"),
     path("checks/<str:check_id>/", views.check_detail, name="check"),
     path("search/", views.search, name="search"),
     path("risk/", views.risk_help, name="risk-help"),

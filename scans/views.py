@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +16,7 @@ from core.htmx import HtmxHttpRequest, render_page
 from dockerbench import risk
 from dockerbench.catalog import SECTIONS
 from hosts.models import CREDENTIAL_FIELDS, Host
-from scans import queries, services
+from scans import exports, queries, services
 from scans.models import LatestScan, Scan
 
 # Credentials are never needed to draw a page: leave them (sealed) in the database.
@@ -97,6 +98,20 @@ def scan_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return redirect("scans:scan-progress", pk=scan.pk)
     host = get_for_user(request.user, Perm.VIEW_FINDINGS, _HOST_PAGE, pk=scan.host_id)
     return _host_page(request, host, scan)
+
+
+@require(Perm.VIEW_FINDINGS)
+@require_GET
+def scan_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse | FileResponse:
+    scan = get_for_user(request.user, Perm.VIEW_FINDINGS, _SCANS, pk=pk)
+    if fmt not in exports.EXPORT_FORMATS:
+        raise Http404("No such export format.")
+    try:
+        body, content_type, filename = exports.export_scan(scan, fmt)
+    except exports.NothingToExport as exc:
+        return HttpResponseNotFound(str(exc), content_type="text/plain; charset=utf-8")
+    # FileResponse writes Content-Disposition with django.utils.http.content_disposition_header.
+    return FileResponse(io.BytesIO(body), as_attachment=True, filename=filename, content_type=content_type)
 
 
 @require(Perm.RUN_SCAN)

@@ -77,6 +77,7 @@ ACCESS: dict[str, Rule] = {
     "scans:drift": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-progress": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:scan-export": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:check": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-now": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=302),
     "scans:scan-cancel": rule(Perm.CANCEL_SCAN, OPERATORS, "POST", ok=302),
@@ -173,6 +174,8 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["host"].pk}
     elif name in ("scans:scan", "scans:scan-progress", "scans:scan-cancel"):
         kwargs = {"pk": world["scan"].pk}
+    elif name == "scans:scan-export":
+        kwargs = {"pk": world["scan"].pk, "fmt": "sarif"}
     elif name == "scans:check":
         kwargs = {"check_id": "5.4"}
     elif name in ("scans:waiver", "scans:waiver-edit", "scans:waiver-revoke"):
