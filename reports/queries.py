@@ -518,6 +518,24 @@ def fleet_report(*, period: Period, tag: str = "", sections: list[str]) -> Commo
     waivers = _waivers(scoped, period, sections)
     names = {h.host_id: h.name for h in lines}
     hosts_of = {h.scan.pk: h.host_id for h in lines if h.scan is not None}
+    return _common(period, sections, lines, trend, risks, changes, by_section, waivers, names, hosts_of)
+
+
+def _common(
+    period: Period,
+    sections: list[str],
+    lines: list[HostLine],
+    trend: list[TrendDay],
+    risks: list[Any],
+    changes: list[Change],
+    by_section: dict[str, list[int]],
+    waivers: list[Any],
+    names: dict[int, str],
+    hosts_of: dict[int, int],
+) -> Common:
+    """What both reports hold, from what each gathered its own way: the lists capped, the section lines and
+    the new and fixed totals from ``by_section`` (section -> [new, fixed]), and the drift of the "now" scans
+    (``hosts_of``: scan id -> host id)."""
     drift, containers, suspicious, new = _drift(sorted(hosts_of), names, hosts_of)
     return Common(
         period=period,
@@ -643,22 +661,8 @@ def host_report(host: Host, *, period: Period, sections: list[str], budget: Any 
         if w.waiver.host_id in (None, host.pk) and (w.waiver.tag is None or w.waiver.tag.name in line.tags)
     ]
     hosts_of = {scan.pk: host.pk} if scan is not None else {}
-    drift, containers, suspicious, new_n = _drift(sorted(hosts_of), {host.pk: host.name}, hosts_of)
-    common = Common(
-        period=period,
-        sections=sections,
-        hosts=lines,
-        section_lines=_section_lines(lines, sections, {k: (v[0], v[1]) for k, v in by_section.items()}),
-        trend=trend,
-        risks=_capped(risks, RISKS_LISTED),
-        changes=_capped(changes, CHANGES_LISTED),
-        new_total=sum(v[0] for v in by_section.values()),
-        fixed_total=sum(v[1] for v in by_section.values()),
-        waivers=_capped(waivers, WAIVERS_LISTED),
-        drift=_capped(drift, DRIFT_LISTED),
-        containers=containers,
-        drift_suspicious=suspicious,
-        drift_new=new_n,
+    common = _common(
+        period, sections, lines, trend, risks, changes, by_section, waivers, {host.pk: host.name}, hosts_of
     )
     blocks: list[SectionBlock] = []
     results = 0
