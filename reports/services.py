@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -25,8 +24,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
+from core.beat import drop_periodic_task, sync_periodic_task
 from notifications.models import Delivery, Event
 from notifications.services import Notice, dashboard_url, one_line, queue_delivery
 from reports.documents import Rendered, ReportRequest, ReportTooLarge, render_report
@@ -254,30 +254,17 @@ def _stored_files(folder: str) -> list[str]:
 # -- schedules -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def sync_schedule(schedule: ReportSchedule) -> PeriodicTask:
     """Create or update the schedule's PeriodicTask (its crontab in the server's time zone); paused when the
     schedule is disabled."""
-    crontab, _ = CrontabSchedule.objects.get_or_create(**schedule.crontab_fields(), timezone=settings.TIME_ZONE)
-    fields = {
-        "name": f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}"[:200],
-        "task": RUN_SCHEDULE_TASK,
-        "args": json.dumps([schedule.pk]),
-        "crontab": crontab,
-        "interval": None,
-        "enabled": schedule.enabled,
-        "description": f"Mails a report of {schedule.scope_text} ({schedule.crontab})"[:1000],
-    }
-    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
-    if task is None:
-        task = PeriodicTask.objects.create(**fields)
-        ReportSchedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
-        schedule.periodic_task = task
-    else:
-        for name, value in fields.items():
-            setattr(task, name, value)
-        task.save()
-    return task
+    return sync_periodic_task(
+        schedule,
+        name=f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}",
+        task=RUN_SCHEDULE_TASK,
+        crontab=schedule.crontab_fields(),
+        enabled=schedule.enabled,
+        description=f"Mails a report of {schedule.scope_text} ({schedule.crontab})",
+    )
 
 
 @transaction.atomic
@@ -296,8 +283,7 @@ def delete_schedule(schedule: ReportSchedule) -> None:
 
 def schedule_deleted(sender: Any, instance: ReportSchedule, **kwargs: Any) -> None:
     """post_delete of a ReportSchedule, however it went (alone, or with its tag): drop its beat task."""
-    if instance.periodic_task_id:
-        PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
+    drop_periodic_task(instance)
 
 
 def run_schedule(schedule_id: int, *, run_key: str = "") -> Report | None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
+from core.beat import drop_periodic_task, sync_periodic_task
 from hosts.models import Host
 from scans.models import Scan
 from scans.services import start_scan
@@ -23,36 +22,22 @@ RUN_SCHEDULE_TASK = "schedules.tasks.run_schedule"
 DEFAULT_MINUTE, DEFAULT_HOUR = "0", "2"
 
 
-@transaction.atomic
 def sync_schedule(schedule: Schedule) -> PeriodicTask:
     """Create or update the schedule's PeriodicTask (crontab in the server's time zone); paused when disabled."""
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=schedule.minute,
-        hour=schedule.hour,
-        day_of_week=schedule.day_of_week,
-        day_of_month=schedule.day_of_month,
-        month_of_year=schedule.month_of_year,
-        timezone=settings.TIME_ZONE,
+    return sync_periodic_task(
+        schedule,
+        name=f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}",
+        task=RUN_SCHEDULE_TASK,
+        crontab={
+            "minute": schedule.minute,
+            "hour": schedule.hour,
+            "day_of_week": schedule.day_of_week,
+            "day_of_month": schedule.day_of_month,
+            "month_of_year": schedule.month_of_year,
+        },
+        enabled=schedule.enabled,
+        description=f"Scans {schedule.host or 'tag ' + str(schedule.tag)} ({schedule.crontab_text})",
     )
-    fields = {
-        "name": f"{PERIODIC_TASK_PREFIX}{schedule.pk}: {schedule.name}"[:200],
-        "task": RUN_SCHEDULE_TASK,
-        "args": json.dumps([schedule.pk]),
-        "crontab": crontab,
-        "interval": None,
-        "enabled": schedule.enabled,
-        "description": f"Scans {schedule.host or 'tag ' + str(schedule.tag)} ({schedule.crontab_text})"[:1000],
-    }
-    task = PeriodicTask.objects.filter(pk=schedule.periodic_task_id).first() if schedule.periodic_task_id else None
-    if task is None:
-        task = PeriodicTask.objects.create(**fields)
-        Schedule.objects.filter(pk=schedule.pk).update(periodic_task=task)
-        schedule.periodic_task = task
-    else:
-        for name, value in fields.items():
-            setattr(task, name, value)
-        task.save()
-    return task
 
 
 @transaction.atomic
@@ -80,8 +65,7 @@ def delete_schedule(schedule: Schedule) -> None:
 
 def schedule_deleted(sender: Any, instance: Schedule, **kwargs: Any) -> None:
     """post_delete of a Schedule, however it went (alone, with its host, with its tag): drop its beat task."""
-    if instance.periodic_task_id:
-        PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
+    drop_periodic_task(instance)
 
 
 def host_saved(sender: Any, instance: Host, created: bool, raw: bool = False, **kwargs: Any) -> None:
