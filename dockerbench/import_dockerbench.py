@@ -12,13 +12,13 @@ logcheckresult, endjson); docs/import.md describes it and the mapping.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from dockerbench.catalog import BY_ID, RECOMMENDATIONS, section_of
+from dockerbench.jsonfile import load_untrusted_json
 from dockerbench.results import ObjectRef, Result, Status
 
 IMPORTED_FROM = "docker-bench-security"
@@ -134,32 +134,16 @@ def _parse(data: bytes | str) -> ImportedAudit:
 
 
 def _load(data: bytes | str) -> Any:
-    if not isinstance(data, bytes | str):
-        raise DockerBenchLogError(f"a log is bytes or text, not {type(data).__name__}")
-    if len(data) > MAX_LOG_BYTES:
-        raise DockerBenchLogError(f"the log is {len(data):,} bytes; the limit is {MAX_LOG_BYTES:,}")
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise DockerBenchLogError(f"not UTF-8 text (byte {exc.start})") from None
-    if not data.strip():
-        raise DockerBenchLogError("the log is empty")
-    try:
-        # strict=False: printf copies a newline or tab in a value into the string as it is.
-        return json.loads(data, strict=False, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise DockerBenchLogError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (docker-bench writes its log "
-            "with printf and does not escape quotes or backslashes in values; an interrupted run leaves it "
-            "unfinished)"
-        ) from None
-    except RecursionError:
-        raise DockerBenchLogError("the JSON is nested too deeply to be docker-bench's log") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise DockerBenchLogError(f"{name} is not a JSON number")
+    return load_untrusted_json(
+        data,
+        what="log",
+        limit=MAX_LOG_BYTES,
+        error=DockerBenchLogError,
+        nested_as="docker-bench's log",
+        strict=False,  # printf copies a newline or tab in a value into the string as it is
+        invalid_hint="docker-bench writes its log with printf and does not escape quotes or backslashes in "
+        "values; an interrupted run leaves it unfinished",
+    )
 
 
 class _Reader:

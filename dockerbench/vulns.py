@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from dockerbench.jsonfile import load_untrusted_json
 from dockerbench.snapshot import ImageSnapshot
 
 # A real report of a large image with every package listed is a few MB; 50 MB leaves room and still
@@ -145,23 +146,9 @@ def matches(report: ImageVulnReport, image: ImageSnapshot) -> bool:
 
 
 def _parse(data: bytes | str) -> ImageVulnReport:
-    if not isinstance(data, bytes | str):
-        raise ReportError(f"a report is bytes or text, not {type(data).__name__}")
-    if len(data) > MAX_REPORT_BYTES:
-        raise ReportError(f"the report is {len(data):,} bytes; the limit is {MAX_REPORT_BYTES:,}")
-    if isinstance(data, bytes):
-        try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ReportError(f"not UTF-8 text (byte {exc.start})") from None
-    if not data.strip():
-        raise ReportError("the report is empty")
-    try:
-        doc = json.loads(data, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise ReportError("the JSON is nested too deeply to be a scanner's report") from None
+    doc = load_untrusted_json(
+        data, what="report", limit=MAX_REPORT_BYTES, error=ReportError, nested_as="a scanner's report"
+    )
 
     if isinstance(doc, list):
         if doc and all(isinstance(r, dict) and "Target" in r for r in doc):
@@ -183,10 +170,6 @@ def _parse(data: bytes | str) -> ImageVulnReport:
         f"not a Trivy, Grype or Clair v4 vulnerability report (its top-level keys: {keys}); "
         "accepted: trivy image -f json, grype -o json, a Clair v4 vulnerability report"
     )
-
-
-def _reject_constant(name: str) -> Any:
-    raise ReportError(f"{name} is not a JSON number")
 
 
 def _trivy(doc: dict[str, Any]) -> ImageVulnReport:
