@@ -22,7 +22,6 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
 from weasyprint import CSS, HTML
 from weasyprint.html import UA, UA_COUNTER_STYLE, UA_FORM_STYLESHEET
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -364,20 +363,18 @@ def _charts(request: ReportRequest, context: dict[str, Any]) -> dict[str, Any]:
         out["warn_svg"] = ""
         out["page_flags"] = {"current": report.current}
     highest = max((n for line in data.hosts for n in line.warns.values()), default=0)
-    out["host_rows"] = [(line, _heat_cells(line, data.sections, highest)) for line in data.hosts]
+    out["host_rows"] = [
+        (line, charts.heat_row([(key, _warns(line, key)) for key in data.sections], highest, None))
+        for line in data.hosts
+    ]
     return out
 
 
-def _heat_cells(line: queries.HostLine, sections: list[str], highest: int) -> SafeString:
-    """The host table's heat cells: the classes and numbers of the overview's (scans.charts.heat_row), without
-    its link in every cell. Each inline box costs WeasyPrint memory until the PDF is written: the eight links
-    of a row were 0.12 MB of its 0.47 (bench/README.md); the host's name still links to its page."""
-    cells = []
-    for key in sections:
-        count = line.warns.get(key) if line.scan is not None else None
-        text = "–" if count is None else str(int(count))
-        cells.append(f'<td class="heat {charts.heat_class(count, highest)}">{text}</td>')
-    return mark_safe("".join(cells))  # noqa: S308 - ints and our own class names, nothing from a host
+def _warns(line: queries.HostLine, key: str) -> int | None:
+    """A host table cell's WARN count: None without a scan in the period. The cells carry no link: each
+    inline box costs WeasyPrint memory until the PDF is written, and the eight links of a row were 0.12 MB of
+    its 0.47 (bench/README.md); the host's name still links to its page."""
+    return line.warns.get(key) if line.scan is not None else None
 
 
 def render_html(request: ReportRequest, *, made_by: str = "") -> tuple[str, list[int]]:

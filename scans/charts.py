@@ -228,21 +228,24 @@ def heat_text_colour(count: int | None, highest: int) -> str:
     return level_colours(heat_level(count, highest))[1]
 
 
-def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str) -> SafeString:
+def heat_row(warns: Sequence[tuple[str, int | None]], highest: int, href: str | None) -> SafeString:
     """The heat map cells of one host: a ``<td>`` per (section, WARN checks), linked to ``href`` filtered
-    to that section's WARN checks; None (no scored scan) is a grey dash.
+    to that section's WARN checks (``href`` None: the bare count, as the PDF's host table has it, since each
+    link is an inline box WeasyPrint keeps until the end); None (no scored scan) is a grey dash.
 
     Built here rather than in the template: the overview draws seven cells for each of its rows, and the
     template engine's per-variable cost made them most of the page's rendering time. ``href`` and the
     section keys are escaped once each; counts are ints and the classes are ours.
     """
-    link = escape(href)
+    link = escape(href) if href is not None else None
     cells = []
     for section, count in warns:
         key = escape(section)
         css = heat_class(count, highest)
         if count is None:
             inner = "–"
+        elif link is None:
+            inner = str(int(count))
         else:
             count = int(count)
             title = f"section {key}: {count} WARN check{'' if count == 1 else 's'}"
