@@ -99,13 +99,19 @@ INSTALLED_APPS = [
     "auditlog",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
     # Ours, a strict stack from the bottom up: each imports only the ones before it (tests/test_layers.py).
     "core",
     "hosts",
+    "vulns",
     "scans",
     "notifications",
     "schedules",
     "reports",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -19,5 +19,6 @@ urlpatterns = [
     path("schedules/", include("schedules.urls")),
     path("notifications/", include("notifications.urls")),
     path("reports/", include("reports.urls")),
+    path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
 ]

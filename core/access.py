@@ -119,6 +119,8 @@ def require(perm: Perm) -> Callable[[ViewFn], ViewFn]:
 # What a view declares instead of a permission when it needs none.
 PUBLIC = "public"
 ANY_ACCOUNT = "any account"
+# A door for machines, not people: it takes a host's push token and no session (api.push).
+PUSH_TOKEN = "push token"
 
 
 def public(view: ViewFn) -> ViewFn:
@@ -132,3 +134,9 @@ def any_account(view: ViewFn) -> ViewFn:
     wrapped = login_required(view)
     wrapped.required_permission = ANY_ACCOUNT  # type: ignore[attr-defined]  # read by the access tests
     return wrapped
+
+
+def push_token(view: ViewFn) -> ViewFn:
+    """Mark a view that authenticates a host's push token itself and serves no account."""
+    view.required_permission = PUSH_TOKEN  # type: ignore[attr-defined]  # read by the access tests
+    return view

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK = ["dockerbench", "core", "hosts", "scans", "notifications", "schedules", "reports"]
+STACK = ["dockerbench", "core", "hosts", "vulns", "scans", "notifications", "schedules", "reports", "api"]
 PACKAGES = [*STACK, "config", "tests"]
 
 

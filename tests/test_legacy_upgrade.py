@@ -40,6 +40,7 @@ MAKE_LEGACY = textwrap.dedent(
         "hosts": "tests.legacy_migrations.hosts",
         "scans": "tests.legacy_migrations.scans",
         "schedules": None, "auditlog": None, "axes": None, "reports": None,
+        "vulns": None, "api": None,
     }
     import django
     django.setup()
