@@ -64,6 +64,8 @@ class Scan(models.Model):
         SCHEDULE = "schedule", "Schedule"
         USER = "user", "User"
         API = "api", "API"
+        PUSH = "push", "Pushed by the host"  # python -m dockerbench --push, with the host's push token
+        IMPORT = "import", "Imported from docker-bench"  # docker-bench-security's JSON log, uploaded
 
     FINISHED_STATUSES = frozenset({Status.SUCCEEDED, Status.PARTIAL, Status.FAILED, Status.CANCELLED})
     # Finished with results and a score (a partial scan judged what it could collect).
@@ -106,6 +108,8 @@ class Scan(models.Model):
     waived_score = models.PositiveSmallIntegerField(null=True, blank=True)
     waived_checks = models.PositiveIntegerField(default=0)
     engine_version = models.CharField(max_length=32, blank=True)
+    # sha256 of what a pushed or imported scan was made from: the same upload twice makes one scan.
+    source_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -119,7 +123,10 @@ class Scan(models.Model):
             # One scan at a time per host: a second queued/running scan for the same host cannot exist.
             models.UniqueConstraint(
                 fields=["host"], condition=Q(status__in=["queued", "running"]), name="scan_one_active_per_host"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["host", "source_digest"], condition=~Q(source_digest=""), name="scan_source_once_per_host"
+            ),
         ]
 
     def __str__(self) -> str:
