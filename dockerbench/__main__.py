@@ -8,6 +8,7 @@ or input, a waivers file with errors).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from dockerbench.formats import FORMATS, render
 from dockerbench.redact import redact_snapshot
 from dockerbench.results import Status
 from dockerbench.runner import evaluate, select
-from dockerbench.snapshot import HostSnapshot
+from dockerbench.snapshot import HostSnapshot, ImageVulnReport
+from dockerbench.vulns import ReportError, read_report_file
 from dockerbench.waivers import Waiver, WaiverError, active, apply, load
 
 EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
@@ -149,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="the name waivers' host: is matched against (default: the engine's name, as in docker info)",
     )
+    vul = p.add_argument_group("image vulnerabilities")
+    vul.add_argument(
+        "--image-report",
+        action="append",
+        metavar="FILE",
+        help="a vulnerability report of an image (trivy image -f json, grype -o json, a Clair v4 report), "
+        "matched to the host's images by digest: 4.4 then warns for images with fixable criticals; repeatable",
+    )
     return p
 
 
@@ -243,6 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except WaiverError as exc:
             print(f"dockerbench: {exc}", file=sys.stderr)
             return EXIT_ERROR
+    image_reports: list[ImageVulnReport] = []
+    for path in args.image_report or ():
+        try:
+            image_reports.append(read_report_file(path))
+        except ReportError as exc:
+            print(f"dockerbench: --image-report {exc}", file=sys.stderr)
+            return EXIT_ERROR
 
     if args.snapshot:
         try:
@@ -269,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.save_snapshot:
             Path(args.save_snapshot).write_text(snapshot.to_json(indent=1))
 
+    if image_reports:
+        snapshot = dataclasses.replace(snapshot, image_reports=(*(snapshot.image_reports or ()), *image_reports))
     results = evaluate(snapshot, check_ids)
     in_force, expired = active(waivers, _today())
     expired_ids = {id(w) for w in expired}

@@ -1325,9 +1325,11 @@ RECOMMENDATIONS: tuple[Recommendation, ...] = (
             "Images are frozen at build time, so vulnerabilities found later stay in them until they are "
             "rebuilt. Scan images regularly, rebuild them from a freshly pulled base without the build "
             "cache, and redeploy the containers that use them. Check that your pipeline does this on a "
-            "schedule, not only on code changes."
+            "schedule, not only on code changes. Given the images' vulnerability reports (Trivy, Grype, "
+            "Clair), dockerbench warns for each image with a critical vulnerability that has a fixed version."
         ),
         fixes=(
+            Fix("shell", "trivy image -f json -o report.json IMAGE"),
             Fix("shell", "docker scout cves IMAGE"),
             Fix("shell", "docker build --pull --no-cache -t IMAGE . && docker push IMAGE"),
         ),

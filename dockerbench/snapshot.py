@@ -24,6 +24,7 @@ import posixpath
 import types
 import typing
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
@@ -172,6 +173,59 @@ class ImageSnapshot:
         return self.tags[0] if self.tags else self.id[:19]
 
 
+class Severity(StrEnum):
+    """A vulnerability's severity, one vocabulary for every scanner (dockerbench.vulns), worst first."""
+
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+    NEGLIGIBLE = "NEGLIGIBLE"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vuln:
+    """One vulnerability of one installed package, as an image scanner reported it (dockerbench.vulns)."""
+
+    id: str  # CVE-2023-5363, GHSA-..., as the scanner names it
+    aliases: tuple[str, ...] = ()  # other ids of the same flaw the report gives
+    severity: Severity = Severity.UNKNOWN
+    package: str = ""
+    installed: str = ""
+    fixed: str | None = None  # the version(s) that fix it, None when no fix is known
+    title: str = ""
+    url: str = ""
+    cvss_score: float | None = None
+    # An accepted risk: a CVE waiver in force covers it (the dashboard sets it); checks do not count it.
+    waived: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.id, self.package, self.installed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageVulnReport:
+    """What one scanner found in one image; matched to a host's images by digest (dockerbench.vulns)."""
+
+    scanner: str  # "trivy", "grype" or "clair"
+    scanner_version: str = ""
+    image_id: str = ""  # sha256:... of the image config, what `docker image inspect` calls Id
+    digests: tuple[str, ...] = ()  # sha256:... manifest digests (RepoDigests' digest parts)
+    tags: tuple[str, ...] = ()
+    artifact: str = ""  # what the scanner was pointed at, e.g. "nginx:1.25"
+    scanned_at: str = ""  # as the report gives it (ISO 8601), "" when it gives none
+    vulns: tuple[Vuln, ...] = ()
+
+    def counts(self) -> dict[Severity, int]:
+        """Vulnerabilities per severity, every severity present, worst first."""
+        counts = dict.fromkeys(Severity, 0)
+        for v in self.vulns:
+            counts[v.severity] += 1
+        return counts
+
+
 @dataclass(frozen=True)
 class HostSnapshot:
     target: str  # the endpoint audited, e.g. unix:///var/run/docker.sock
@@ -187,6 +241,9 @@ class HostSnapshot:
     nodes: tuple[JSONDict, ...] | None = None
     services: tuple[JSONDict, ...] | None = None
     facts: HostFacts | None = None
+    # Vulnerability reports of this host's images, attached before evaluating (the CLI's --image-report,
+    # the dashboard's stored reports); None: nobody gave any, and 4.4 stays a manual review.
+    image_reports: tuple[ImageVulnReport, ...] | None = None
     # TLS in use on the audited connection, as the client saw it.
     connection: dict[str, Any] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)  # part -> reason
@@ -250,6 +307,8 @@ def from_jsonable(tp: Any, value: Any) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return from_jsonable(inner, value)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(value)
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = _hints(tp)
         names = {f.name for f in dataclasses.fields(tp)}

@@ -16,12 +16,12 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from dockerbench.jsonfile import load_untrusted_json
-from dockerbench.snapshot import ImageSnapshot
+from dockerbench.snapshot import ImageSnapshot, ImageVulnReport, Severity, Vuln
 
 # A real report of a large image with every package listed is a few MB; 50 MB leaves room and still
 # bounds the memory one upload can take.
@@ -34,18 +34,24 @@ TITLE_CHARS = 200
 
 SCANNERS = ("trivy", "grype", "clair")
 
+__all__ = [
+    "MAX_REPORT_BYTES",
+    "SCANNERS",
+    "SEVERITIES",
+    "ImageVulnReport",
+    "ReportError",
+    "Severity",
+    "Vuln",
+    "image_keys",
+    "keys_of_image",
+    "matches",
+    "parse_report",
+    "read_report_file",
+]
+
 
 class ReportError(ValueError):
     """The report cannot be read: malformed, of an unknown format, or naming no image."""
-
-
-class Severity(StrEnum):
-    CRITICAL = "CRITICAL"
-    HIGH = "HIGH"
-    MEDIUM = "MEDIUM"
-    LOW = "LOW"
-    NEGLIGIBLE = "NEGLIGIBLE"
-    UNKNOWN = "UNKNOWN"
 
 
 SEVERITIES = tuple(Severity)  # worst first
@@ -70,52 +76,25 @@ _SEVERITY_WORDS = {
 }
 
 
-@dataclass(frozen=True, kw_only=True)
-class Vuln:
-    """One vulnerability of one installed package."""
-
-    id: str  # CVE-2023-5363, GHSA-..., as the scanner names it
-    aliases: tuple[str, ...] = ()  # other ids of the same flaw the report gives
-    severity: Severity = Severity.UNKNOWN
-    package: str = ""
-    installed: str = ""
-    fixed: str | None = None  # the version(s) that fix it, None when no fix is known
-    title: str = ""
-    url: str = ""
-    cvss_score: float | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.id, self.package, self.installed)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ImageVulnReport:
-    """What one scanner found in one image."""
-
-    scanner: str  # one of SCANNERS
-    scanner_version: str = ""
-    image_id: str = ""  # sha256:... of the image config, what `docker image inspect` calls Id
-    digests: tuple[str, ...] = ()  # sha256:... manifest digests (RepoDigests' digest parts)
-    tags: tuple[str, ...] = ()
-    artifact: str = ""  # what the scanner was pointed at, e.g. "nginx:1.25"
-    scanned_at: str = ""  # as the report gives it (ISO 8601), "" when it gives none
-    vulns: tuple[Vuln, ...] = ()
-
-    def counts(self) -> dict[Severity, int]:
-        """Vulnerabilities per severity, every severity present, worst first."""
-        counts = dict.fromkeys(SEVERITIES, 0)
-        for v in self.vulns:
-            counts[v.severity] += 1
-        return counts
-
-
 def parse_report(data: bytes | str, *, filename: str = "") -> ImageVulnReport:
     """Read one Trivy, Grype or Clair v4 report; raise ReportError when it cannot be read."""
     try:
         return _parse(data)
     except ReportError as exc:
         raise ReportError(f"{filename}: {exc}" if filename else str(exc)) from None
+
+
+def read_report_file(path: str | Path) -> ImageVulnReport:
+    """Read and parse one report file; ReportError (naming the file) when it cannot be read or parsed.
+
+    At most MAX_REPORT_BYTES + 1 bytes are read, so a huge file is refused without being loaded.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    return parse_report(data, filename=str(path))
 
 
 def image_keys(report: ImageVulnReport) -> frozenset[str]:

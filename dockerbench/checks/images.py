@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from dockerbench import vulns
 from dockerbench.checks._helpers import (
     NotCollected,
     container_ref,
@@ -28,7 +29,7 @@ from dockerbench.checks._helpers import (
 )
 from dockerbench.checks.secrets import env_exposures, history_exposures
 from dockerbench.results import Finding, Status
-from dockerbench.snapshot import HostSnapshot, ImageSnapshot
+from dockerbench.snapshot import HostSnapshot, ImageSnapshot, ImageVulnReport, Severity, Vuln
 
 CheckFn = Callable[[HostSnapshot], list[Finding]]
 
@@ -132,17 +133,88 @@ def _parse_time(value: str) -> datetime | None:
     return datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(2) in (None, "Z") else m.group(2)))
 
 
+def _built_days_ago(image: ImageSnapshot, now: datetime | None) -> int | None:
+    created = _parse_time(str(image.inspect.get("Created", "")))
+    return None if created is None or now is None else (now - created).days
+
+
+def _fixable_criticals(vulns: list[Vuln]) -> list[Vuln]:
+    """CRITICAL with a fixed version known and not waived: what a rebuild on an updated base would remove."""
+    return [v for v in vulns if v.severity == Severity.CRITICAL and v.fixed and not v.waived]
+
+
+def _image_vulns(
+    image: ImageSnapshot, reports: tuple[ImageVulnReport, ...]
+) -> tuple[list[ImageVulnReport], list[Vuln]]:
+    """The reports about this image (by image id or manifest digest) and their vulnerabilities, one per key."""
+    mine = [r for r in reports if vulns.matches(r, image)]
+    merged: dict[tuple[str, str, str], Vuln] = {}
+    for report in mine:
+        for v in report.vulns:
+            merged.setdefault(v.key, v)
+    return mine, list(merged.values())
+
+
 def check_images_rebuilt(snap: HostSnapshot) -> list[Finding]:
+    """4.4: with vulnerability reports, WARN per image carrying fixable criticals; else a review note.
+
+    An image without a report is never judged: the check passes only when every audited image has one.
+    """
     evidence: dict[str, Any] = {}
     now = _parse_time(snap.collected_at)
+    images = audited_images(snap) if snap.images is not None else ()
     if snap.images is not None and now is not None:
-        old = []
-        for i in audited_images(snap):
-            created = _parse_time(str(i.inspect.get("Created", "")))
-            if created is not None and (now - created).days > STALE_DAYS:
-                old.append(i)
+        old = [i for i in images if (_built_days_ago(i, now) or 0) > STALE_DAYS]
         evidence = {f"built_over_{STALE_DAYS}_days_ago": _names(old)}
-    return [note("scan images regularly and rebuild them to pick up security patches", **evidence)]
+    message = "scan images regularly and rebuild them to pick up security patches"
+    if snap.image_reports is None or not images:
+        return [note(message, **evidence)]
+
+    findings: list[Finding] = []
+    unreported: list[ImageSnapshot] = []
+    for image in images:
+        reports, found = _image_vulns(image, snap.image_reports)
+        if not reports:
+            unreported.append(image)
+            continue
+        fixable = _fixable_criticals(found)
+        if not fixable:
+            continue
+        counts = dict.fromkeys(Severity, 0)
+        for v in found:
+            if not v.waived:
+                counts[v.severity] += 1
+        ids = list(dict.fromkeys(v.id for v in fixable))
+        findings.append(
+            warn(
+                f"{len(ids)} critical {'vulnerability' if len(ids) == 1 else 'vulnerabilities'} with a fix "
+                "available: rebuild the image",
+                image_ref(image),
+                fixable_critical=len(ids),
+                counts={str(k): n for k, n in counts.items()},
+                waived=sum(v.waived for v in found),
+                critical_ids=ids[:LIST_LIMIT],
+                fixed_versions=[
+                    {"id": v.id, "package": v.package, "installed": v.installed, "fixed": v.fixed}
+                    for v in fixable[:LIST_LIMIT]
+                ],
+                scanners=sorted({r.scanner for r in reports}),
+                built_days_ago=_built_days_ago(image, now),
+            )
+        )
+    if unreported:
+        findings.append(
+            note(
+                f"{message}; {len(unreported)} of {len(images)} images have no vulnerability report",
+                **evidence,
+                without_report=_names(unreported),
+            )
+        )
+    elif not findings:
+        findings.append(
+            passed("no image has a critical vulnerability with a fix available", images=len(images), **evidence)
+        )
+    return findings
 
 
 def check_setuid(snap: HostSnapshot) -> list[Finding]:
