@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, date
 from typing import Any
 
 from django import forms
 from django.core.validators import validate_slug
+from django.utils import timezone
 
 from hosts.models import CREDENTIAL_FIELDS, Host, Tag, credential_label
 
@@ -137,3 +139,20 @@ class HostForm(forms.ModelForm):
         for name, value in self.credential_values().items():
             setattr(self.instance, name, value)
         return super().save(commit=commit)
+
+
+class PushTokenForm(forms.Form):
+    """A new push token: what it is for, and optionally the day it stops working."""
+
+    name = forms.CharField(max_length=100, help_text="What it is for, e.g. the nightly cron job of this host.")
+    expires = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: it stops working at the start of this day (UTC). Empty: until it is revoked.",
+    )
+
+    def clean_expires(self) -> date | None:
+        expires = self.cleaned_data.get("expires")
+        if expires is not None and expires <= timezone.now().astimezone(UTC).date():
+            raise forms.ValidationError("The expiry day must be after today (UTC).", code="past")
+        return expires

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date
 
 from auditlog.registry import auditlog
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from hosts.crypto import EncryptedTextField
 from hosts.endpoints import validate_docker_url, validate_ssh_target
@@ -140,6 +142,52 @@ class ConnectionTest(models.Model):
         return self.status in (self.Status.OK, self.Status.FAILED)
 
 
+class PushToken(models.Model):
+    """A host's push token: what `python -m dockerbench --push` sends to report the host's own audit.
+
+    Write-only and per host: it can add scans of its one host and do nothing else, not even read them. Only
+    the sha256 of the secret is stored (the plaintext is shown once, when it is made); ``prefix`` is its first
+    characters, stored in clear so a person can tell tokens apart. Revoked, or past the start of its expiry
+    day (UTC), it opens nothing.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="push_tokens")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. the cron job of web-1.")
+    prefix = models.CharField(max_length=16, editable=False, db_index=True)
+    digest = models.CharField(max_length=64, unique=True, editable=False)  # sha256 hex of the whole token
+    created = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used = models.DateTimeField(null=True, blank=True)
+    expires = models.DateField(
+        null=True, blank=True, help_text="Optional: it stops working at the start of this day (UTC)."
+    )
+    revoked = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"push token {self.prefix}… of {self.host} ({self.name})"
+
+    def is_active(self, today: date | None = None) -> bool:
+        today = today or timezone.now().astimezone(UTC).date()
+        return self.revoked is None and (self.expires is None or self.expires > today)
+
+    @property
+    def state(self) -> str:
+        if self.revoked is not None:
+            return "revoked"
+        return "active" if self.is_active() else "expired"
+
+
 # The audit trail: a credential shows as set, changed or cleared, never any of its text (core.audit.hide_secret).
 auditlog.register(Host, mask_fields=list(CREDENTIAL_FIELDS), m2m_fields={"tags"})
 auditlog.register(Tag)
+# The digest stays out of the trail although it cannot be turned back into the token; last_used changes with
+# every push, which is not a change anyone made.
+auditlog.register(PushToken, exclude_fields=["digest", "last_used"])

@@ -8,14 +8,17 @@ message. Work that spans apps (a host's default schedule) belongs to the apps ab
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
@@ -25,10 +28,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from core.audit import record_event
 from dockerbench.collect import CollectError, CollectOptions
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions, connect
 from hosts.crypto import CredentialUnreadable
-from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, Tag
+from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, PushToken, Tag
 
 log = logging.getLogger(__name__)
 
@@ -320,3 +324,66 @@ def rotate_credentials(*, allow_unreadable: bool = False) -> dict[str, Any]:
             if changed:
                 Host.objects.filter(pk=host.pk).update(**changed)
     return counts
+
+
+# -- push tokens --------------------------------------------------------------------------------------
+
+# "dbp_" and 43 URL-safe characters (32 random bytes). The prefix people see is the first PUSH_PREFIX_LENGTH.
+PUSH_TOKEN_MARK = "dbp_"  # noqa: S105 - the recognisable start of every token, not a token
+PUSH_PREFIX_LENGTH = 12
+_PUSH_TOKEN_LENGTH = len(PUSH_TOKEN_MARK) + 43
+
+
+def _token_digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def create_push_token(host: Host, *, name: str, user: Any = None, expires: date | None = None) -> tuple[PushToken, str]:
+    """A new push token for ``host``: (the token, its plaintext). The plaintext is not stored anywhere: show it
+    once and forget it. Only its sha256 and its first characters are kept."""
+    plaintext = PUSH_TOKEN_MARK + secrets.token_urlsafe(32)
+    token = PushToken(
+        host=host,
+        name=name.strip(),
+        prefix=plaintext[:PUSH_PREFIX_LENGTH],
+        digest=_token_digest(plaintext),
+        created_by=user,
+        expires=expires,
+    )
+    token.full_clean()
+    token.save()
+    return token, plaintext
+
+
+def revoke_push_token(token: PushToken, *, user: Any = None) -> bool:
+    """Revoke a push token for good. Returns False when it was revoked already."""
+    with transaction.atomic():
+        revoked = PushToken.objects.filter(pk=token.pk, revoked__isnull=True).update(
+            revoked=timezone.now(), revoked_by=user
+        )
+        if revoked:
+            token.refresh_from_db()
+            record_event(token, "push token revoked", actor=user, changes={"revoked": [None, str(token.revoked)]})
+    return bool(revoked)
+
+
+def authenticate_push_token(plaintext: str) -> PushToken | None:
+    """The active push token whose secret is ``plaintext`` (its host loaded), or None: unknown, malformed,
+    revoked or expired alike. Marks it used."""
+    if not isinstance(plaintext, str) or len(plaintext) != _PUSH_TOKEN_LENGTH:
+        return None
+    if not plaintext.startswith(PUSH_TOKEN_MARK):
+        return None
+    digest = _token_digest(plaintext)
+    found = None
+    # Looked up by the prefix, then compared in constant time: the answer's timing says nothing of the digest.
+    for candidate in PushToken.objects.select_related("host").filter(prefix=plaintext[:PUSH_PREFIX_LENGTH]):
+        if hmac.compare_digest(candidate.digest, digest):
+            found = candidate
+    if found is None or not found.is_active():
+        return None
+    now = timezone.now()
+    PushToken.objects.filter(pk=found.pk).update(last_used=now)
+    found.last_used = now
+    return found

@@ -6,8 +6,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -15,8 +16,8 @@ from django_htmx.http import HttpResponseStopPolling
 from core.access import Perm, get_for_user, require
 from core.htmx import HtmxHttpRequest, redirect_to, render_page
 from hosts import services
-from hosts.forms import HostForm
-from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, Tag
+from hosts.forms import HostForm, PushTokenForm
+from hosts.models import CREDENTIAL_FIELDS, ConnectionTest, Host, PushToken, Tag
 
 HOSTS_PER_PAGE = 50
 
@@ -98,3 +99,52 @@ def connection_test(request: HtmxHttpRequest, test_id: uuid.UUID) -> HttpRespons
     if request.htmx and test.is_finished:
         response.status_code = HttpResponseStopPolling.status_code  # 286: htmx stops polling
     return response
+
+
+def _push_tokens_page(
+    request: HtmxHttpRequest, host: Host, form: PushTokenForm, *, created: tuple[PushToken, str] | None = None
+) -> HttpResponse:
+    context = {
+        "host": host,
+        "tokens": PushToken.objects.filter(host=host).select_related("created_by", "revoked_by"),
+        "form": form,
+        "created": created[0] if created else None,
+        "plaintext": created[1] if created else "",
+    }
+    response = render(request, "hosts/push_tokens.html", context)
+    if created:
+        add_never_cache_headers(response)  # the one page that shows the token: no cache keeps a copy
+    return response
+
+
+@require(Perm.CHANGE_HOST)
+@require_GET
+def push_tokens(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    host = get_for_user(request.user, Perm.CHANGE_HOST, Host.objects.defer(*CREDENTIAL_FIELDS), pk=pk)
+    return _push_tokens_page(request, host, PushTokenForm())
+
+
+@require(Perm.CHANGE_HOST)
+@require_POST
+def push_token_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    host = get_for_user(request.user, Perm.CHANGE_HOST, Host.objects.defer(*CREDENTIAL_FIELDS), pk=pk)
+    form = PushTokenForm(request.POST)
+    if not form.is_valid():
+        return _push_tokens_page(request, host, form)
+    created = services.create_push_token(
+        host, name=form.cleaned_data["name"], expires=form.cleaned_data["expires"], user=request.user
+    )
+    # Rendered, not redirected: the plaintext is shown in this one response and kept nowhere.
+    return _push_tokens_page(request, host, PushTokenForm(), created=created)
+
+
+@require(Perm.CHANGE_HOST)
+@require_POST
+def push_token_revoke(request: HtmxHttpRequest, pk: int, token_id: int) -> HttpResponse:
+    host = get_for_user(request.user, Perm.CHANGE_HOST, Host.objects.defer(*CREDENTIAL_FIELDS), pk=pk)
+    token = get_object_or_404(PushToken, pk=token_id, host=host)
+    if services.revoke_push_token(token, user=request.user):
+        messages.success(request, f"Push token {token.prefix}… ({token.name}) revoked: it opens nothing any more.")
+    else:
+        messages.info(request, f"Push token {token.prefix}… was revoked already.")
+    return redirect_to(request, reverse("hosts:push-tokens", args=[host.pk]))

@@ -25,8 +25,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from core.access import ANY_ACCOUNT, PUBLIC, Perm
-from hosts.models import ConnectionTest, Host, Tag
-from hosts.services import create_host
+from hosts.models import ConnectionTest, Host, PushToken, Tag
+from hosts.services import create_host, create_push_token
 from notifications.models import Channel
 from reports.models import Report, ReportSchedule
 from scans.models import Waiver
@@ -71,6 +71,9 @@ ACCESS: dict[str, Rule] = {
     "hosts:delete": rule(Perm.DELETE_HOST, OPERATORS),
     "hosts:test-connection": rule(Perm.CHANGE_HOST, OPERATORS, "POST", ok=302),
     "hosts:connection-test": rule(Perm.CHANGE_HOST, OPERATORS),
+    "hosts:push-tokens": rule(Perm.CHANGE_HOST, OPERATORS),
+    "hosts:push-token-add": rule(Perm.CHANGE_HOST, OPERATORS, "POST", ok=200),  # an empty form: its errors
+    "hosts:push-token-revoke": rule(Perm.CHANGE_HOST, OPERATORS, "POST", ok=302),
     # scans (the fleet)
     "scans:overview": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:host": rule(Perm.VIEW_FINDINGS, ROLES),
@@ -102,6 +105,11 @@ ACCESS: dict[str, Rule] = {
     "notifications:channel-test": rule(Perm.CHANGE_CHANNEL, ADMINS, "POST", ok=302),
     "notifications:channel-delete": rule(Perm.DELETE_CHANNEL, ADMINS),
     "notifications:deliveries": rule(Perm.VIEW_CHANNEL, ADMINS),
+    # api: the REST API's own views (DRF) have their walk in api/tests/test_api_access.py; these are pages.
+    "api:tokens": rule(ANY_ACCOUNT, ACCOUNTS),
+    # Only one's own token may be revoked: any other id is a 404, whoever asks (url_of names none of theirs).
+    "api:token-revoke": rule(ANY_ACCOUNT, ACCOUNTS, "POST", ok=404),
+    "api:not-found": rule(PUBLIC, EVERYONE, ok=404),
     # reports (a report shows what every role reads already; schedules mail it outside: Admins only)
     "reports:list": rule(Perm.VIEW_REPORT, ROLES),
     "reports:request": rule(Perm.REQUEST_REPORT, ROLES, "POST", ok=200),  # an empty form: its errors
@@ -133,7 +141,8 @@ def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterato
 
 
 ROUTES = list(_walk(get_resolver().url_patterns))
-OURS = [r for r in ROUTES if not r.name.startswith("admin:")]
+# DRF views (a ``cls`` on the callback) answer in JSON, 401 and not a login page: api/tests walks them.
+OURS = [r for r in ROUTES if not r.name.startswith("admin:") and not hasattr(r.callback, "cls")]
 ADMIN = [r for r in ROUTES if r.name.startswith("admin:")]
 
 
@@ -157,6 +166,7 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
         "scan": scan,
         "schedule": Schedule.objects.get(host=host),
         "test": ConnectionTest.objects.create(host=host),
+        "push_token": create_push_token(host, name="cron")[0],
         "channel": channel,
         "waiver": Waiver.objects.create(
             check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
@@ -166,7 +176,13 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
 
 def url_of(name: str, world: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {}
-    if name.startswith("hosts:") and name not in ("hosts:list", "hosts:add", "hosts:connection-test"):
+    if name == "hosts:push-token-revoke":
+        kwargs = {"pk": world["host"].pk, "token_id": world["push_token"].pk}
+    elif name == "api:token-revoke":
+        kwargs = {"pk": 999_999}
+    elif name == "api:not-found":
+        return "/api/v1/nothing-here/"
+    elif name.startswith("hosts:") and name not in ("hosts:list", "hosts:add", "hosts:connection-test"):
         kwargs = {"pk": world["host"].pk}
     elif name == "hosts:connection-test":
         kwargs = {"test_id": world["test"].pk}
@@ -239,6 +255,8 @@ def test_each_persona_gets_the_answer_its_role_allows(name: str, persona: str, w
     assert world["host"].scans.count() == 1
     assert Report.objects.filter(pk=world["report"].pk).exists() and Report.objects.count() == 1
     assert ReportSchedule.objects.filter(pk=world["report_schedule"].pk).exists()
+    assert PushToken.objects.filter(host=world["host"]).count() == 1
+    assert PushToken.objects.get(pk=world["push_token"].pk).revoked is None
 
 
 def test_an_account_in_no_role_sees_nothing_but_the_no_access_page(world: dict[str, Any]) -> None:
