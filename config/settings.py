@@ -331,3 +331,51 @@ MEDIA_ROOT = Path(os.environ.get("DOCKERBENCH_MEDIA_ROOT") or VAR_DIR / "media")
 DOCKERBENCH_REPORT_RETENTION_DAYS = env_int("DOCKERBENCH_REPORT_RETENTION_DAYS", 90)
 # A report still rendering after this many seconds is stopped and failed (Celery's soft time limit).
 DOCKERBENCH_REPORT_TIME_LIMIT = env_int("DOCKERBENCH_REPORT_TIME_LIMIT", 600)
+
+# -- Cache: shared by every process (API rate limits count across gunicorn workers) ---------------------------
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    }
+
+# -- The REST API (api/): DRF, its schema by drf-spectacular --------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.TokenAuthentication", "api.auth.SessionAuthentication"],
+    # Every view names the Perm it needs per action (api.permissions); nothing is open by default.
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasPerm"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.PerToken"],
+    "DEFAULT_THROTTLE_RATES": {
+        "token": os.environ.get("DOCKERBENCH_API_RATE", "600/minute"),
+        "anonymous": "60/minute",
+    },
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.Pages",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer", "api.renderers.BrowsableAPI"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.errors.handle",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dockerbench API",
+    "DESCRIPTION": "The fleet's hosts, scans, findings, waivers, reports and image vulnerabilities.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ScanStatusEnum": "scans.models.Scan.Status",
+        "VerdictEnum": "scans.models.Status",
+        "ReportStatusEnum": "reports.models.Report.Status",
+    },
+    "SECURITY": [{"tokenAuth": []}, {"cookieAuth": []}],
+}
+# API tokens may run at most this many days; a token's own expiry is its owner's choice within it.
+DOCKERBENCH_API_TOKEN_MAX_DAYS = env_int("DOCKERBENCH_API_TOKEN_MAX_DAYS", 365)

@@ -48,6 +48,7 @@ _NAV = (
     ("notifications:", "notifications"),
     ("reports:", "reports"),
     ("audit:", "audit"),
+    ("api:", "api"),
 )
 
 

@@ -1,0 +1,61 @@
+"""Fixtures of the API tests: a world with one of everything, and clients that speak with a token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from api import services
+from hosts.models import Tag
+from hosts.services import create_host
+from reports.models import Report
+from scans.models import Waiver
+from scans.tests.factories import make_result, make_scan
+from tests.personas import make_user
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    # The throttle counts live in the shared cache (Redis in CI): each test starts with a full budget.
+    cache.clear()
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
+    settings.MEDIA_ROOT = str(tmp_path)
+    tag = Tag.objects.create(name="prod")
+    host = create_host("web-1", "tcp://web-1.example.invalid:2376", tags=[tag])
+    scan = make_scan(host, warn_by_section={"5": 1})
+    result = make_result(scan, "5.4", object_kind="container", object_name="db")
+    report = Report.objects.create(kind="fleet", params={"kind": "fleet"}, title="Fleet report", status="done")
+    report.file.save("report.pdf", ContentFile(b"%PDF-1.7\n%%EOF\n"))
+    waiver = Waiver.objects.create(
+        check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
+    )
+    return {
+        "tag": tag,
+        "host": host,
+        "scan": scan,
+        "finding": result.finding,
+        "report": report,
+        "waiver": waiver,
+    }
+
+
+def token_client(persona: str, scope: str = "write") -> tuple[APIClient, Any]:
+    """A client that sends a new API token of ``persona`` (None for the anonymous: no token at all)."""
+    client = APIClient()
+    user = make_user(persona)
+    if user is not None:
+        _token, plaintext = services.create_token(
+            user, name="test", scope=scope, expires=timezone.now().date() + timedelta(days=30)
+        )
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client, user
