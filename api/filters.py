@@ -70,7 +70,8 @@ class FindingFilter(filters.FilterSet):
         return queryset.filter(check_id__in=[c for c in ALL_BY_ID if risk.weight(c) >= value])
 
     def by_waived(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        return queryset.filter(waiver__isnull=not value)
+        waived = Q(state=Finding.State.OPEN, waiver__isnull=False)  # as Finding.waived says
+        return queryset.filter(waived) if value else queryset.exclude(waived)
 
 
 class WaiverFilter(filters.FilterSet):

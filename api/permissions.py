@@ -28,11 +28,13 @@ class HasPerm(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             raise exceptions.NotAuthenticated
-        perm = needed(view, request)
-        if perm is None:
-            raise exceptions.PermissionDenied("This action is not offered.")
         if not has_role(request.user):
             raise exceptions.PermissionDenied("Your account has no role yet: ask an administrator for one.")
+        perm = needed(view, request)
+        if perm is None:
+            if getattr(view, "action_map", None) is not None and request.method.lower() not in view.action_map:
+                return True  # a method this URL does not take: the view answers 405 and does nothing
+            raise exceptions.PermissionDenied("This action is not offered.")
         if (
             isinstance(request.auth, ApiToken)
             and not request.auth.writes

@@ -167,7 +167,7 @@ class ResultSerializer(serializers.ModelSerializer):
 
 
 class FindingSerializer(serializers.ModelSerializer):
-    host_name = serializers.CharField(source="host.name", read_only=True)
+    host_name = serializers.CharField(read_only=True, help_text="The host's name (annotated: no query per row).")
     risk = serializers.SerializerMethodField(help_text="The check's risk weight (docs/risk.md), 1 to 10.")
     waived = serializers.BooleanField(read_only=True)
 

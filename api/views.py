@@ -70,12 +70,11 @@ class TagViewSet(viewsets.ReadOnlyModelViewSet):
         return Tag.objects.annotate(host_count=Count("hosts"))
 
 
-def _host_form_data(host: Host | None, data: dict[str, Any]) -> dict[str, Any]:
-    """The HostForm submission an API write amounts to: the host's current values, then what was sent."""
-    form_data: dict[str, Any] = {}
-    if host is not None:
-        for name in HostForm.Meta.fields:
-            form_data[name] = getattr(host, name)
+def _host_form_data(host: Host, data: dict[str, Any]) -> dict[str, Any]:
+    """The HostForm submission an API write amounts to: the host's current values (a new host's defaults),
+    then what was sent."""
+    form_data: dict[str, Any] = {name: getattr(host, name) for name in HostForm.Meta.fields}
+    if host.pk is not None:
         form_data["tags"] = ", ".join(t.name for t in host.tags.all())
     for name, value in data.items():
         if name == "tags":
@@ -118,7 +117,8 @@ class HostViewSet(viewsets.ModelViewSet):
     def _save(self, request: Request, host: Host | None) -> Host:
         incoming = serializers.HostWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        form = serializers.validated(HostForm(_host_form_data(host, dict(incoming.validated_data)), instance=host))
+        data = _host_form_data(host or Host(), dict(incoming.validated_data))
+        form = serializers.validated(HostForm(data, instance=host))
         assert isinstance(form, HostForm)  # noqa: S101 - for the type checker
         with transaction.atomic():
             if host is None:
