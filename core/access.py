@@ -41,6 +41,11 @@ class Perm(StrEnum):
     VIEW_WAIVER = "scans.view_waiver"
     ADD_WAIVER = "scans.add_waiver"
     CHANGE_WAIVER = "scans.change_waiver"  # edit and revoke
+    VIEW_VULNS = "vulns.view_imagereport"  # reports, the fleet's, a host's and a container's CVEs
+    UPLOAD_REPORT = "vulns.upload_imagereport"
+    VIEW_CVE_WAIVER = "vulns.view_cvewaiver"
+    ADD_CVE_WAIVER = "vulns.add_cvewaiver"
+    CHANGE_CVE_WAIVER = "vulns.change_cvewaiver"  # revoke
     VIEW_SCHEDULE = "schedules.view_schedule"
     ADD_SCHEDULE = "schedules.add_schedule"
     CHANGE_SCHEDULE = "schedules.change_schedule"

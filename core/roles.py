@@ -25,6 +25,8 @@ VIEWER_PERMS = frozenset(
         Perm.VIEW_SCAN,
         Perm.VIEW_FINDINGS,
         Perm.VIEW_WAIVER,
+        Perm.VIEW_VULNS,
+        Perm.VIEW_CVE_WAIVER,
         Perm.VIEW_SCHEDULE,
         # A report shows what the role reads on the pages already: every role may have one made.
         Perm.VIEW_REPORT,
@@ -42,6 +44,9 @@ OPERATOR_PERMS = VIEWER_PERMS | {
     Perm.CANCEL_SCAN,
     Perm.ADD_WAIVER,
     Perm.CHANGE_WAIVER,
+    Perm.UPLOAD_REPORT,
+    Perm.ADD_CVE_WAIVER,
+    Perm.CHANGE_CVE_WAIVER,
     Perm.ADD_SCHEDULE,
     Perm.CHANGE_SCHEDULE,
     Perm.DELETE_SCHEDULE,

@@ -45,6 +45,7 @@ from hosts.services import engine_target, process_alive
 from scans import drift, rollups, tracking, waivers
 from scans.models import DiffSnapshot, Episode, Finding, FleetDay, LatestScan, Scan, ScanSnapshot, Sighting
 from scans.signals import scan_finished
+from vulns.services import attach_known_reports, record_host_images
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ def run_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
         with engine_target(scan.host) as (target, options):
             snapshot = collect_snapshot(target, options, progress=progress.collecting)
         heartbeat.check()
+        # The stored vulnerability reports of its images, for 4.4 (and kept in the raw snapshot).
+        snapshot = attach_known_reports(scan.host, snapshot)
         t1 = time.perf_counter()
         results: list[Result] = []
         for start in range(0, len(checks), _CHECK_CHUNK):
@@ -446,6 +449,7 @@ def record_results(
         }
         scan.save(update_fields=["summary", "score", "warn_count", "engine_version", "status", "finished", "progress"])
         LatestScan.objects.update_or_create(host_id=scan.host_id, defaults={"scan": scan})
+        record_host_images(scan.host_id, scan.pk, snapshot)
         waivers.apply_waivers([scan.host_id])
         transaction.on_commit(lambda: _announce(scan, news))
 
