@@ -335,7 +335,8 @@ CSV_COLUMNS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text: a leading formula character is quoted away."""
     # A lone surrogate (from a \\udXXX escape in the engine's JSON) cannot be written as UTF-8: show it escaped.
     text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
     return "'" + text if text.startswith(_FORMULA_START) else text
@@ -360,5 +361,5 @@ def render_csv(snapshot: HostSnapshot, results: Sequence[Result], waived: Waived
                 risk.weight(check_id),
                 _waiver_note(w) if w else "",
             )
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
     return buffer.getvalue()

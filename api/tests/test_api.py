@@ -337,3 +337,19 @@ def test_each_token_has_its_own_rate_limit(settings: Any) -> None:
 
 def _days(n: int) -> str:
     return (timezone.now().date() + timedelta(days=n)).isoformat()
+
+
+def test_findings_as_csv_hold_every_filtered_row_with_formulas_defused(world: dict[str, Any]) -> None:
+    api, _user = token_client("viewer")
+    host = make_host("=HYPERLINK(evil)", tags=("prod",))
+    scan = make_scan(host)
+    for i in range(60):  # more than a page
+        make_result(scan, "5.4", object_kind="container", object_name=f"c{i:02}")
+    make_result(scan, "2.2", object_kind="", object_name="")
+    response = api.get("/api/v1/findings/csv/?tag=prod&check=5.4")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0].startswith("host,check_id,section,title,status,state")
+    assert len(lines) == 1 + 61  # the world's finding on web-1, and the 60 here; not 2.2
+    assert all(",2.2," not in line for line in lines)
+    assert any(line.startswith("'=HYPERLINK(evil),5.4,5,") for line in lines)
