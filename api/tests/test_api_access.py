@@ -35,6 +35,9 @@ HOLDS: dict[str, set[Perm]] = {
 }
 
 
+DETAIL: dict[str, bool] = {}  # route name -> whether it names one object
+
+
 def _endpoints() -> list[tuple[str, str, str, Perm]]:
     """(method, route name, action, permission) of every route of every viewset."""
     found = []
@@ -44,6 +47,7 @@ def _endpoints() -> list[tuple[str, str, str, Perm]]:
                 if not hasattr(viewset, action):
                     continue
                 name = route.name.format(basename=basename)
+                DETAIL[name] = route.detail
                 found.append((method.upper(), name, action, viewset.perms.get(action)))
     return found
 
@@ -54,7 +58,7 @@ ENDPOINTS = _endpoints()
 def _url(name: str, world: dict[str, Any]) -> str:
     kind = name.split("-")[0]
     kwargs: dict[str, Any] = {}
-    if "-list" not in name:
+    if DETAIL[name]:
         kwargs["pk"] = world[kind].pk
     if name == "scan-export":
         kwargs["fmt"] = "sarif"
