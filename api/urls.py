@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from api import errors, pages, views
+from api import errors, pages, push, views
 
 app_name = "api"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", pages.token_revoke, name="token-revoke"),
     path("v1/schema/", views.SchemaView.as_view(), name="schema"),
     path("v1/docs/", views.DocsView.as_view(url_name="api:schema"), name="docs"),
+    path("v1/push/", push.receive, name="push"),
     path("v1/", include(router.urls)),
     re_path(r"^.*$", errors.not_found, name="not-found"),
 ]

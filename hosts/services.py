@@ -368,22 +368,41 @@ def revoke_push_token(token: PushToken, *, user: Any = None) -> bool:
     return bool(revoked)
 
 
-def authenticate_push_token(plaintext: str) -> PushToken | None:
-    """The active push token whose secret is ``plaintext`` (its host loaded), or None: unknown, malformed,
-    revoked or expired alike. Marks it used."""
+class PushTokenRefused(Exception):
+    """A push token that opens nothing; ``reason`` is "unknown", "revoked" or "expired"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def check_push_token(plaintext: str) -> PushToken:
+    """The active push token whose secret is ``plaintext`` (its host loaded), marked used; else
+    PushTokenRefused: "unknown" for anything that is not exactly a token's secret, "revoked" or "expired"
+    for one that was (only the holder of the whole secret learns that)."""
     if not isinstance(plaintext, str) or len(plaintext) != _PUSH_TOKEN_LENGTH:
-        return None
+        raise PushTokenRefused("unknown")
     if not plaintext.startswith(PUSH_TOKEN_MARK):
-        return None
+        raise PushTokenRefused("unknown")
     digest = _token_digest(plaintext)
     found = None
     # Looked up by the prefix, then compared in constant time: the answer's timing says nothing of the digest.
     for candidate in PushToken.objects.select_related("host").filter(prefix=plaintext[:PUSH_PREFIX_LENGTH]):
         if hmac.compare_digest(candidate.digest, digest):
             found = candidate
-    if found is None or not found.is_active():
-        return None
+    if found is None:
+        raise PushTokenRefused("unknown")
+    if not found.is_active():
+        raise PushTokenRefused(found.state)
     now = timezone.now()
     PushToken.objects.filter(pk=found.pk).update(last_used=now)
     found.last_used = now
     return found
+
+
+def authenticate_push_token(plaintext: str) -> PushToken | None:
+    """The active push token whose secret is ``plaintext``, marked used, or None (see check_push_token)."""
+    try:
+        return check_push_token(plaintext)
+    except PushTokenRefused:
+        return None

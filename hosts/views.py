@@ -110,6 +110,7 @@ def _push_tokens_page(
         "form": form,
         "created": created[0] if created else None,
         "plaintext": created[1] if created else "",
+        "push_url": request.build_absolute_uri(reverse("api:push")),
     }
     response = render(request, "hosts/push_tokens.html", context)
     if created:

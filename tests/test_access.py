@@ -24,7 +24,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from core.access import ANY_ACCOUNT, PUBLIC, Perm
+from core.access import ANY_ACCOUNT, PUBLIC, PUSH_TOKEN, Perm
 from hosts.models import ConnectionTest, Host, PushToken, Tag
 from hosts.services import create_host, create_push_token
 from notifications.models import Channel
@@ -110,6 +110,8 @@ ACCESS: dict[str, Rule] = {
     # Only one's own token may be revoked: any other id is a 404, whoever asks (url_of names none of theirs).
     "api:token-revoke": rule(ANY_ACCOUNT, ACCOUNTS, "POST", ok=404),
     "api:not-found": rule(PUBLIC, EVERYONE, ok=404),
+    # A host's push token, never an account: without one everybody gets the same 401 (api/tests/test_push.py).
+    "api:push": rule(PUSH_TOKEN, EVERYONE, "POST", ok=401),
     # reports (a report shows what every role reads already; schedules mail it outside: Admins only)
     "reports:list": rule(Perm.VIEW_REPORT, ROLES),
     "reports:request": rule(Perm.REQUEST_REPORT, ROLES, "POST", ok=200),  # an empty form: its errors

@@ -134,3 +134,14 @@ def test_the_host_pages_link_to_the_tokens(host) -> None:
     assert link in client.get(reverse("hosts:edit", args=[host.pk])).content.decode()
     assert link in client.get(reverse("scans:host", args=[host.pk])).content.decode()
     assert link not in persona_client("viewer").get(reverse("scans:host", args=[host.pk])).content.decode()
+
+
+def test_check_says_why_a_whole_secret_is_refused(host) -> None:
+    token, plaintext = services.create_push_token(host, name="cron")
+    services.revoke_push_token(token)
+    with pytest.raises(services.PushTokenRefused) as caught:
+        services.check_push_token(plaintext)
+    assert caught.value.reason == "revoked"
+    with pytest.raises(services.PushTokenRefused) as caught:
+        services.check_push_token(plaintext[:-1] + "x")
+    assert caught.value.reason == "unknown"
