@@ -322,6 +322,10 @@ DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS = env_int("DOCKERBENCH_HEARTBEAT_TIMEOUT_S
 DOCKERBENCH_QUEUED_RESEND_SECONDS = env_int("DOCKERBENCH_QUEUED_RESEND_SECONDS", 300)
 # The most rows (hosts, findings, list entries) a PDF report may lay out; a larger one says so and how to narrow it.
 DOCKERBENCH_REPORT_MAX_ROWS = env_int("DOCKERBENCH_REPORT_MAX_ROWS", 1200)
+# The largest snapshot a host may push (python -m dockerbench --push), in bytes, as sent and once decompressed.
+DOCKERBENCH_PUSH_MAX_BYTES = env_int("DOCKERBENCH_PUSH_MAX_BYTES", 32 * 1024 * 1024)
+# Pushes one token may make per hour; more are refused (429) until the hour has passed.
+DOCKERBENCH_PUSH_RATE_PER_HOUR = env_int("DOCKERBENCH_PUSH_RATE_PER_HOUR", 30)
 # Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
 DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
 
