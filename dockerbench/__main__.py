@@ -2,7 +2,10 @@
 
 Exit codes: 0 audit done; 1 a result matched --fail-on (waived results aside);
 2 the host could not be audited (unreachable, TLS or SSH failure, bad arguments
-or input, a waivers file with errors).
+or input, a waivers file with errors). With --push: 3 the dashboard could not be
+reached or could not take the snapshot now (try again later), 4 the dashboard
+refused it (token, URL, TLS or snapshot: trying again will not help); either wins
+over 1.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from dockerbench import __version__
+from dockerbench import __version__, push
 from dockerbench.collect import FACT_METHODS, CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions
 from dockerbench.formats import FORMATS, render
@@ -27,6 +30,7 @@ from dockerbench.vulns import ReportError, read_report_file
 from dockerbench.waivers import Waiver, WaiverError, active, apply, load
 
 EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
+EXIT_PUSH_RETRY, EXIT_PUSH_REFUSED = 3, 4
 
 
 def _csv(values: Sequence[str] | None) -> list[str]:
@@ -159,6 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="a vulnerability report of an image (trivy image -f json, grype -o json, a Clair v4 report), "
         "matched to the host's images by digest: 4.4 then warns for images with fixable criticals; repeatable",
     )
+    dash = p.add_argument_group("reporting to the dashboard (docs/push.md)")
+    dash.add_argument(
+        "--push",
+        metavar="URL",
+        help="send the snapshot to the dashboard's push URL (https://HOST/api/v1/push/), where it is judged and "
+        "recorded as a scan of the host the token belongs to; the report is still printed unless --quiet",
+    )
+    dash.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"the host's push token (default: ${push.TOKEN_ENV}, which keeps it out of the process list)",
+    )
+    dash.add_argument(
+        "--push-ca", metavar="FILE", help="CA certificate(s) the dashboard's TLS is verified against (default: system)"
+    )
     return p
 
 
@@ -240,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_ids = select(_csv(args.section), _csv(args.include), _csv(args.exclude))
     if not check_ids:
         parser.error("the selection leaves no check to run")
+    push_token = _push_token(parser, args)
     try:
         redact_key = _redact_key(args.redact_key_file)
     except (OSError, ValueError) as exc:
@@ -308,8 +328,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             # newline="": the CSV's RFC 4180 line ends stay \r\n, and no other report has any but \n.
             with open(path, "w", encoding="utf-8", newline="") as out:
                 out.write(render(fmt, snapshot, results, waived, verbose=args.verbose))
+    if args.push:
+        pushed = _push(args, push_token, snapshot)
+        if pushed != EXIT_OK:
+            return pushed
     if fail_on and any(r.status in fail_on and w is None for r, w in zip(results, waived, strict=True)):
         return EXIT_FAILED_CHECKS
+    return EXIT_OK
+
+
+def _push_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The push token for --push (--token, else the environment), checked before any audit; "" without --push."""
+    if not args.push:
+        if args.token or args.push_ca:
+            parser.error("--token and --push-ca go with --push URL")
+        return ""
+    try:
+        push.check_url(args.push)
+    except ValueError as exc:
+        parser.error(f"--push: {exc}")
+    token = (args.token or os.environ.get(push.TOKEN_ENV, "")).strip()
+    if not token:
+        parser.error(f"--push needs the host's push token: ${push.TOKEN_ENV} (or --token)")
+    if args.push_ca and not Path(args.push_ca).is_file():
+        parser.error(f"--push-ca: {args.push_ca} is not a file")
+    return token
+
+
+def _push(args: argparse.Namespace, token: str, snapshot: HostSnapshot) -> int:
+    try:
+        result = push.push_snapshot(args.push, token, snapshot.to_json(), ca_file=args.push_ca)
+    except push.PushError as exc:
+        print(f"dockerbench: push failed: {exc}", file=sys.stderr)
+        return EXIT_PUSH_RETRY if exc.temporary else EXIT_PUSH_REFUSED
+    what = "recorded as" if result.created else "already recorded, as"
+    print(
+        f"dockerbench: pushed: {what} scan #{result.scan} of {result.host or 'the host'}: {result.url}", file=sys.stderr
+    )
     return EXIT_OK
 
 

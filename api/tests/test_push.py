@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +186,67 @@ def test_a_push_over_real_http_is_recorded_once(live_server: Any) -> None:
     refused = requests.post(url, data=b"{}", headers={"Content-Type": "application/json"}, timeout=30)
     assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
     assert Scan.objects.count() == 1
+
+
+# -- the CLI: python -m dockerbench --push, against the test dockerd and a live server --------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKERBENCH_PUSH")}
+    if token is not None:
+        env["DOCKERBENCH_PUSH_TOKEN"] = token
+    return subprocess.run(  # noqa: S603 - our own CLI, with arguments of this test
+        [sys.executable, "-m", "dockerbench", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cli_audits_the_test_engine_and_pushes_it_once(live_server: Any, docker_url: str, tmp_path: Path) -> None:
+    token, plaintext = create_push_token(create_host("web-1", "tcp://web-1.example.invalid:2376"), name="cron")
+    url = f"{live_server.url}{URL}"
+    saved = tmp_path / "snapshot.json"
+
+    first = run_cli("--host", docker_url, "--facts", "none", "--quiet", "--save-snapshot", str(saved), "--push", url,
+                    token=plaintext)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    scan = Scan.objects.get()
+    assert scan.host == token.host and scan.trigger == Scan.Trigger.PUSH and scan.status in Scan.SCORED_STATUSES
+    assert f"dockerbench: pushed: recorded as scan #{scan.pk} of web-1" in first.stderr
+    assert first.stdout == ""  # --quiet
+    assert json.loads(scan.raw.unpack())["target"] == docker_url
+
+    # The snapshot it saved is the one it pushed: pushed again (twice), it is that scan, and no new one.
+    for _ in range(2):
+        again = run_cli("--snapshot", str(saved), "--quiet", "--push", url, token=plaintext)
+        assert again.returncode == 0, again.stderr
+        assert f"already recorded, as scan #{scan.pk} of web-1" in again.stderr
+    assert Scan.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cli_says_why_a_push_failed_with_its_exit_code(live_server: Any, tmp_path: Path) -> None:
+    token, plaintext = create_push_token(create_host("web-1", "tcp://web-1.example.invalid:2376"), name="cron")
+    snapshot = str(FIXTURES / "misconfigured.json")
+    url = f"{live_server.url}{URL}"
+
+    wrong = run_cli("--snapshot", snapshot, "--quiet", "--push", url, token=plaintext[:-1] + "x")
+    assert wrong.returncode == 4 and "the dashboard answered 401 Unauthorized: unauthorized:" in wrong.stderr
+
+    Scan.objects.create(host=token.host, status=Scan.Status.RUNNING, attempts=1)
+    busy = run_cli("--snapshot", snapshot, "--quiet", "--push", url, token=plaintext)
+    assert busy.returncode == 3 and "409" in busy.stderr and "queued or running" in busy.stderr
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    unreachable = run_cli("--snapshot", snapshot, "--quiet", "--push", f"http://127.0.0.1:{port}/api/v1/push/",
+                          token=plaintext)  # fmt: skip
+    assert unreachable.returncode == 3 and "cannot reach" in unreachable.stderr
+
+    clear = run_cli("--snapshot", snapshot, "--push", "http://dash.example.invalid/api/v1/push/", token=plaintext)
+    assert clear.returncode == 2 and "plain http" in clear.stderr
+    missing = run_cli("--snapshot", snapshot, "--push", url)
+    assert missing.returncode == 2 and "--push needs the host's push token" in missing.stderr
+    assert Scan.objects.filter(trigger=Scan.Trigger.PUSH).count() == 0
