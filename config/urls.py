@@ -16,6 +16,7 @@ urlpatterns = [
     path("audit/", include((core_urls.audit_patterns, "audit"))),
     path("hosts/", include("hosts.urls")),
     path("fleet/", include("scans.urls")),
+    path("vulns/", include("vulns.urls")),
     path("schedules/", include("schedules.urls")),
     path("notifications/", include("notifications.urls")),
     path("reports/", include("reports.urls")),

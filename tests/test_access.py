@@ -25,6 +25,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from core.access import ANY_ACCOUNT, PUBLIC, PUSH_TOKEN, Perm
+from dockerbench.tests import factories as f
+from dockerbench.vulns import read_report_file
 from hosts.models import ConnectionTest, Host, PushToken, Tag
 from hosts.services import create_host, create_push_token
 from notifications.models import Channel
@@ -33,6 +35,8 @@ from scans.models import Waiver
 from scans.tests.factories import make_result, make_scan
 from schedules.models import Schedule
 from tests.personas import PERSONAS, persona_client
+from vulns.models import CveWaiver, ImageReport
+from vulns.services import record_host_images, store_report
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +96,15 @@ ACCESS: dict[str, Rule] = {
     "scans:waiver-add": rule(Perm.ADD_WAIVER, OPERATORS),
     "scans:waiver-edit": rule(Perm.CHANGE_WAIVER, OPERATORS),
     "scans:waiver-revoke": rule(Perm.CHANGE_WAIVER, OPERATORS, "POST", ok=302),
+    # vulns (image vulnerabilities)
+    "vulns:fleet": rule(Perm.VIEW_VULNS, ROLES),
+    "vulns:host": rule(Perm.VIEW_VULNS, ROLES),
+    "vulns:container": rule(Perm.VIEW_VULNS, ROLES),
+    "vulns:report": rule(Perm.VIEW_VULNS, ROLES),
+    "vulns:upload": rule(Perm.UPLOAD_REPORT, OPERATORS),
+    "vulns:waivers": rule(Perm.VIEW_CVE_WAIVER, ROLES),
+    "vulns:waiver-add": rule(Perm.ADD_CVE_WAIVER, OPERATORS),
+    "vulns:waiver-revoke": rule(Perm.CHANGE_CVE_WAIVER, OPERATORS, "POST", ok=302),
     # schedules
     "schedules:list": rule(Perm.VIEW_SCHEDULE, ROLES),
     "schedules:add": rule(Perm.ADD_SCHEDULE, OPERATORS),
@@ -173,7 +186,21 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
         "waiver": Waiver.objects.create(
             check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
         ),
+        "host_images": record_host_images(host.pk, scan.pk, _vulnerable_snapshot()),
+        "image_report": store_report(
+            read_report_file(Path(__file__).parents[1] / "dockerbench/tests/fixtures/vulns/trivy-alpine.json"),
+            source="upload",
+        ),
+        "cve_waiver": CveWaiver.objects.create(
+            cve_id="CVE-2022-42889", reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
+        ),
     }
+
+
+def _vulnerable_snapshot() -> Any:
+    """A host's images: the Trivy fixture's image (by its id) in a running container, and one without a report."""
+    web = f.image("web:1", iid="sha256:8659a963999aab29097bd9d19bcdd3771e64430de7529a266c79a46864f4dffd")
+    return f.snapshot(images=[web, f.image("db:1")], containers=[f.container("shop", cid="c" * 64, Image=web.id)])
 
 
 def url_of(name: str, world: dict[str, Any]) -> str:
@@ -198,6 +225,14 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"check_id": "5.4"}
     elif name in ("scans:waiver", "scans:waiver-edit", "scans:waiver-revoke"):
         kwargs = {"pk": world["waiver"].pk}
+    elif name == "vulns:host":
+        kwargs = {"pk": world["host"].pk}
+    elif name == "vulns:container":
+        kwargs = {"pk": world["host"].pk, "container_id": "c" * 64}
+    elif name == "vulns:report":
+        kwargs = {"pk": world["image_report"].pk}
+    elif name == "vulns:waiver-revoke":
+        kwargs = {"pk": world["cve_waiver"].pk}
     elif name.startswith("schedules:") and name not in ("schedules:list", "schedules:add"):
         kwargs = {"pk": world["schedule"].pk}
     elif name in (
@@ -259,6 +294,8 @@ def test_each_persona_gets_the_answer_its_role_allows(name: str, persona: str, w
     assert ReportSchedule.objects.filter(pk=world["report_schedule"].pk).exists()
     assert PushToken.objects.filter(host=world["host"]).count() == 1
     assert PushToken.objects.get(pk=world["push_token"].pk).revoked is None
+    assert ImageReport.objects.count() == 1
+    assert CveWaiver.objects.get(pk=world["cve_waiver"].pk).revoked is None
 
 
 def test_an_account_in_no_role_sees_nothing_but_the_no_access_page(world: dict[str, Any]) -> None:

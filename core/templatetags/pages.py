@@ -44,6 +44,7 @@ _NAV = (
     ("scans:remediation", "remediation"),
     ("scans:", "fleet"),
     ("hosts:", "hosts"),
+    ("vulns:", "vulns"),
     ("schedules:", "schedules"),
     ("notifications:", "notifications"),
     ("reports:", "reports"),
