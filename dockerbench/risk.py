@@ -65,6 +65,9 @@ WEIGHTS: dict[str, int] = {
     "3.22": 6,  # /etc/sysconfig/docker ownership
     # 6: root inside the container, or host devices in it: the next escape bug is host root.
     "4.1": 6,  # containers run as root
+    # A critical vulnerability with a fix, in an image a host runs (4.4 warns only for these, from scanners'
+    # reports): a known way into the container, closed by a rebuild. Without reports 4.4 is a NOTE.
+    "4.4": 6,
     "5.18": 6,  # host devices exposed (manual, but /dev/sda or /dev/mem in a container is the host)
     # 5: exposure and lateral movement: traffic, images and swarm state an attacker on the network can use.
     "2.2": 5,  # inter-container traffic on the default bridge
@@ -126,7 +129,6 @@ WEIGHTS: dict[str, int] = {
     "2.1": 2,  # daemon as non-root (rootless)
     "2.17": 2,  # daemon-wide custom seccomp profile
     "4.2": 2,  # trusted base images
-    "4.4": 2,  # images scanned and rebuilt
     "4.10": 2,  # secrets in Dockerfiles
     "5.9": 2,  # only needed ports open
     "5.24": 2,  # docker exec --user=root

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from dockerbench import risk
 from dockerbench.__main__ import main
 from dockerbench.checks.images import CHECKS
 from dockerbench.results import Finding, Status
@@ -169,3 +170,9 @@ def test_a_report_file_over_the_limit_is_refused_without_loading_it(tmp_path: Pa
     big.write_bytes(b" " * 1000)
     with pytest.raises(ReportError, match="the limit is 100"):
         read_report_file(big)
+
+
+def test_a_fixable_critical_weighs_as_a_way_into_the_container() -> None:
+    # docs/risk.md: band 6, above the manual reviews (2) that 4.4 was without reports.
+    assert risk.weight("4.4") == 6 > risk.weight("4.2")
+    assert risk.rank(risk.weight("4.4"), 2, 0) == 12  # two images with fixable criticals, found today

@@ -38,7 +38,9 @@ def test_the_ways_to_root_the_host_weigh_9_or_10():
 def test_hygiene_and_manual_checks_weigh_less_than_the_ways_to_root():
     for check_id in ("1.1.3", "2.3", "2.13", "4.6", "5.27"):
         assert risk.weight(check_id) <= 3, check_id
-    manual = [r.id for r in catalog.RECOMMENDATIONS if not r.automated and r.id != "5.18"]
+    # 5.18 and 4.4 are the exceptions docs/risk.md explains: a host device in a container is the host, and 4.4
+    # warns only for an image's critical vulnerabilities that have a fix.
+    manual = [r.id for r in catalog.RECOMMENDATIONS if not r.automated and r.id not in ("5.18", "4.4")]
     assert max(risk.weight(i) for i in manual) <= 2
 
 
