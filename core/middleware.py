@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.multipartparser import MultiPartParserError
 
 
 class RejectNulMiddleware:
@@ -21,7 +22,14 @@ class RejectNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if _has_nul(request.GET) or (request.method == "POST" and _has_nul(request.POST)):
+        try:
+            posted = request.method == "POST" and _has_nul(request.POST)
+        except MultiPartParserError as exc:
+            # A broken multipart body (no boundary, cut short): the same clear 400 the view would have to give.
+            return HttpResponseBadRequest(
+                f"The form upload could not be read: {exc}", content_type="text/plain; charset=utf-8"
+            )
+        if _has_nul(request.GET) or posted:
             return HttpResponseBadRequest(
                 "A parameter holds a NUL character (%00), which no field here accepts.",
                 content_type="text/plain; charset=utf-8",

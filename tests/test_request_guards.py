@@ -43,3 +43,16 @@ def test_a_nul_byte_in_a_posted_field_or_its_name_is_a_400_and_saves_nothing() -
 
 def test_ordinary_parameters_pass() -> None:
     assert persona_client("viewer").get(reverse("scans:overview"), {"tag": "prod", "section": "5"}).status_code == 200
+
+
+def test_a_broken_multipart_body_is_a_400_not_a_500() -> None:
+    client = persona_client("operator")
+    response = client.generic(
+        "POST",
+        reverse("hosts:add"),
+        b"--nope\r\nContent-Disposition: form-data\r\n",
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 400
+    assert "The form upload could not be read" in response.content.decode()
+    assert not Host.objects.exists()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -22,9 +22,12 @@ from tests.personas import make_user
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
-    # The throttle counts live in the shared cache (Redis in CI): each test starts with a full budget.
-    cache.clear()
+def _own_rate_limits(settings: Any) -> None:
+    # The throttle counts live in the shared cache. In tests that is Redis database 15, which other test
+    # processes and Celery's broker use too: never clear it. Each test counts in a cache of its own.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
 
 
 @pytest.fixture
