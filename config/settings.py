@@ -329,6 +329,20 @@ DOCKERBENCH_PUSH_RATE_PER_HOUR = env_int("DOCKERBENCH_PUSH_RATE_PER_HOUR", 30)
 # Where a worker writes a connection's decrypted credentials for its duration; default /dev/shm (memory).
 DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
 
+# -- Image vulnerabilities: optional live lookups after each scan, for image digests without a report -------------
+# A Clair v4 (matcher API) base URL, e.g. http://clair.internal:6060; unset: no Clair lookups.
+DOCKERBENCH_CLAIR_URL = os.environ.get("DOCKERBENCH_CLAIR_URL", "").strip().rstrip("/")
+# A Trivy server (trivy server --listen ...); used only where a `trivy` binary is on the worker's PATH.
+DOCKERBENCH_TRIVY_SERVER = os.environ.get("DOCKERBENCH_TRIVY_SERVER", "").strip()
+for _name in ("DOCKERBENCH_CLAIR_URL", "DOCKERBENCH_TRIVY_SERVER"):
+    _value = globals()[_name]
+    if _value and urlsplit(_value).scheme not in ("http", "https"):
+        raise ImproperlyConfigured(f"{_name} must be an http:// or https:// URL, not {_value!r}")
+# Seconds a Clair request may take (a Trivy scan gets ten times as long), and minutes before a digest whose
+# lookup failed (server down, not indexed) is asked again.
+DOCKERBENCH_LOOKUP_TIMEOUT = env_int("DOCKERBENCH_LOOKUP_TIMEOUT", 10)
+DOCKERBENCH_LOOKUP_RETRY_MINUTES = env_int("DOCKERBENCH_LOOKUP_RETRY_MINUTES", 360)
+
 # -- Reports: PDFs on Django's storage under MEDIA_ROOT. Never served as files: the download view checks access.
 MEDIA_ROOT = Path(os.environ.get("DOCKERBENCH_MEDIA_ROOT") or VAR_DIR / "media")
 # Stored reports older than this many days are deleted, and their files with them (beat, daily).

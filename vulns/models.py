@@ -186,4 +186,26 @@ class CveWaiver(models.Model):
         return not self.image_pattern or any(fnmatchcase(n, self.image_pattern) for n in image_names)
 
 
+class Lookup(models.Model):
+    """The last live lookup of one image key at one scanner service: a failure waits ``retry_after``."""
+
+    class Service(models.TextChoices):
+        CLAIR = "clair", "Clair"
+        TRIVY = "trivy", "Trivy server"
+
+    service = models.CharField(max_length=8, choices=Service.choices)
+    key = models.CharField(max_length=200)  # the digest asked about (Clair: manifest; Trivy: image id)
+    tried = models.DateTimeField()
+    ok = models.BooleanField(default=False)
+    failures = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    retry_after = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["service", "key"], name="lookup_service_key")]
+
+    def __str__(self) -> str:
+        return f"{self.service} lookup of {self.key}"
+
+
 auditlog.register(CveWaiver)

@@ -8,12 +8,15 @@ match them go into the snapshot the engine judges (``attach_known_reports``), so
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
 from auditlog.models import LogEntry
+from celery import current_app
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +28,10 @@ from dockerbench.vulns import image_keys, keys_of_image
 from hosts.models import Host
 from vulns.models import SEVERITY_RANK, CveWaiver, HostImage, ImageReport, ImageReportKey, Vulnerability
 
+log = logging.getLogger(__name__)
 SOURCES = {s.value for s in ImageReport.Source}
+# By name: the tasks module imports this one.
+LOOKUP_TASK = "vulns.tasks.lookup_images"
 
 
 class StaleReport(ValueError):
@@ -169,7 +175,17 @@ def record_host_images(host_id: int, scan_id: int, snapshot: HostSnapshot) -> in
         )
     HostImage.objects.filter(host_id=host_id).delete()
     HostImage.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+    if settings.DOCKERBENCH_CLAIR_URL or settings.DOCKERBENCH_TRIVY_SERVER:
+        transaction.on_commit(lambda: _send_lookup(host_id))
     return len(rows)
+
+
+def _send_lookup(host_id: int) -> None:
+    """Ask the live lookup services about the host's images without a report (vulns.lookups), on a worker."""
+    try:
+        current_app.send_task(LOOKUP_TASK, args=[host_id])
+    except Exception as exc:  # the broker is down: the next scan asks again
+        log.warning("could not queue the vulnerability lookups of host %s: %s", host_id, exc)
 
 
 # -- what the engine judges ------------------------------------------------------------------------------
