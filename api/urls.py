@@ -3,7 +3,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from api import errors, pages, push, views
+from api import errors, images, pages, push, views
 
 app_name = "api"
 
@@ -15,6 +15,9 @@ router.register("scans", views.ScanViewSet, basename="scan")
 router.register("findings", views.FindingViewSet, basename="finding")
 router.register("waivers", views.WaiverViewSet, basename="waiver")
 router.register("reports", views.ReportViewSet, basename="report")
+router.register("images", images.ImageReportViewSet, basename="image")
+router.register("vulnerabilities", images.VulnerabilityViewSet, basename="vulnerability")
+router.register("cve-waivers", images.CveWaiverViewSet, basename="cve_waiver")
 
 urlpatterns = [
     path("tokens/", pages.tokens, name="tokens"),

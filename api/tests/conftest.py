@@ -13,12 +13,17 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api import services
+from dockerbench.vulns import parse_report
 from hosts.models import Tag
 from hosts.services import create_host
 from reports.models import Report
 from scans.models import Waiver
 from scans.tests.factories import make_result, make_scan
 from tests.personas import make_user
+from vulns.models import CveWaiver
+from vulns.services import store_report
+
+VULN_FIXTURES = Path(__file__).resolve().parents[2] / "dockerbench/tests/fixtures/vulns"
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +47,14 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
     waiver = Waiver.objects.create(
         check_id="5.4", host=host, reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
     )
+    image = store_report(parse_report((VULN_FIXTURES / "trivy-alpine.json").read_bytes()), source="api")
+    cve_waiver = CveWaiver.objects.create(
+        cve_id="CVE-2023-5363", reason="test", owner="ops", expires=timezone.now().date() + timedelta(days=30)
+    )
     return {
+        "image": image,
+        "vulnerability": image.vulnerabilities.first(),
+        "cve_waiver": cve_waiver,
         "tag": tag,
         "host": host,
         "scan": scan,

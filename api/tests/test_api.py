@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.django_db
 
 REPO = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = json.loads((REPO / "tests/vendor/sarif/sarif-schema-2.1.0.json").read_text())
+VULNS = REPO / "dockerbench/tests/fixtures/vulns"
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
@@ -353,3 +355,62 @@ def test_findings_as_csv_hold_every_filtered_row_with_formulas_defused(world: di
     assert len(lines) == 1 + 61  # the world's finding on web-1, and the 60 here; not 2.2
     assert all(",2.2," not in line for line in lines)
     assert any(line.startswith("'=HYPERLINK(evil),5.4,5,") for line in lines)
+
+
+# -- image vulnerabilities -----------------------------------------------------------------------------------
+
+
+def test_a_scanner_report_is_posted_as_it_is_and_its_cves_are_listed(world: dict[str, Any]) -> None:
+    api, _user = token_client("operator")
+    grype = (VULNS / "grype-debian.json").read_bytes()
+    made = api.generic("POST", "/api/v1/images/", grype, content_type="application/json")
+    assert made.status_code == 201, made.json()
+    report = made.json()
+    assert report["scanner"] == "grype" and report["source"] == "api" and report["digests"]
+    vulns = api.get(f"/api/v1/vulnerabilities/?image={report['id']}&page_size=500").json()
+    assert vulns["count"] == sum(report[s] for s in ("critical", "high", "medium", "low", "negligible", "unknown"))
+    severities = [v["severity"] for v in vulns["results"]]
+    assert severities == sorted(severities, key=["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"].index)
+    fixable = api.get(f"/api/v1/vulnerabilities/?image={report['id']}&fixable=true&page_size=500").json()
+    assert fixable["count"] and all(v["fixed"] for v in fixable["results"])
+    # As a file, the way the upload page takes it, it is the same report again: stored once.
+    upload = api.post("/api/v1/images/", {"report": _file("grype.json", grype)}, format="multipart")
+    assert upload.status_code == 201 and api.get("/api/v1/images/?scanner=grype").json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    "name", ["malformed-truncated.json", "malformed-unknown-format.json", "malformed-no-identity.json"]
+)
+def test_a_malformed_report_is_400_and_stores_nothing(name: str, world: dict[str, Any]) -> None:
+    api, _user = token_client("operator")
+    before = api.get("/api/v1/images/").json()["count"]
+    refused = api.generic("POST", "/api/v1/images/", (VULNS / name).read_bytes(), content_type="application/json")
+    assert refused.status_code == 400 and "cannot be read" in refused.json()["detail"]["report"][0]
+    assert api.get("/api/v1/images/").json()["count"] == before
+
+
+def test_a_cve_waiver_is_made_and_revoked_through_the_api(world: dict[str, Any]) -> None:
+    api, _user = token_client("operator")
+    made = api.post(
+        "/api/v1/cve-waivers/",
+        {
+            "cve_id": "cve-2024-0001",
+            "host": world["host"].pk,
+            "reason": "not reachable",
+            "owner": "ops",
+            "expires": _days(10),
+        },
+        format="json",
+    )
+    assert made.status_code == 201, made.json()
+    assert made.json()["cve_id"] == "CVE-2024-0001" and made.json()["active"] is True
+    bad = api.post(
+        "/api/v1/cve-waivers/", {"cve_id": "<b>", "reason": "r", "owner": "o", "expires": _days(1)}, format="json"
+    )
+    assert bad.status_code == 400 and "cve_id" in bad.json()["detail"]
+    revoked = api.post(f"/api/v1/cve-waivers/{made.json()['id']}/revoke/")
+    assert revoked.status_code == 200 and revoked.json()["active"] is False
+
+
+def _file(name: str, data: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="application/json")
