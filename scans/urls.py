@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scans import views, waiver_views
+from scans import import_views, views, waiver_views
 
 app_name = "scans"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("hosts/<int:pk>/", views.host_detail, name="host"),
     path("hosts/<int:pk>/scan/", views.scan_now, name="scan-now"),
     path("hosts/<int:pk>/drift/", views.drift, name="drift"),
+    path("hosts/<int:pk>/import/", import_views.import_log, name="import"),
     path("scans/<int:pk>/", views.scan_detail, name="scan"),
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
     path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),

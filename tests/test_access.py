@@ -87,6 +87,8 @@ ACCESS: dict[str, Rule] = {
     "scans:scan-export": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:check": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-now": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=302),
+    # An empty POST: the form comes back with its error, nothing is stored.
+    "scans:import": rule(Perm.RUN_SCAN, OPERATORS, "POST", ok=200),
     "scans:scan-cancel": rule(Perm.CANCEL_SCAN, OPERATORS, "POST", ok=302),
     "scans:search": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:risk-help": rule(Perm.VIEW_FINDINGS, ROLES),
@@ -215,7 +217,7 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["host"].pk}
     elif name == "hosts:connection-test":
         kwargs = {"test_id": world["test"].pk}
-    elif name in ("scans:host", "scans:drift", "scans:scan-now"):
+    elif name in ("scans:host", "scans:drift", "scans:scan-now", "scans:import"):
         kwargs = {"pk": world["host"].pk}
     elif name in ("scans:scan", "scans:scan-progress", "scans:scan-cancel"):
         kwargs = {"pk": world["scan"].pk}
