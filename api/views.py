@@ -37,6 +37,7 @@ from scans import exports, waivers
 from scans import services as scan_services
 from scans.forms import WaiverForm
 from scans.models import Finding, Scan, Sighting, Waiver
+from scans.queries import ALL_SECTIONS, STATUS_PRECEDENCE
 
 READ = {"list", "retrieve"}
 
@@ -160,6 +161,18 @@ def _scans() -> QuerySet[Scan]:
     )
 
 
+def _one_of(request: Request, name: str, allowed: Any) -> str:
+    value = request.query_params.get(name, "")
+    if value and value not in allowed:
+        raise ValidationError({name: [f"Choose one of: {', '.join(allowed)}."]})
+    return value
+
+
+EXPORT_FILTERS = [
+    OpenApiParameter("status", str, enum=list(STATUS_PRECEDENCE), description="Only the checks with this verdict."),
+    OpenApiParameter("section", str, enum=list(ALL_SECTIONS), description="Only this section's checks."),
+    OpenApiParameter("check", str, description="Only this check, e.g. 5.4."),
+]
 EXPORT_PARAM = OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=sorted(exports.EXPORT_FORMATS))
 
 
@@ -215,7 +228,7 @@ class ScanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return self.get_paginated_response(serializers.ResultSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[EXPORT_PARAM],
+        parameters=[EXPORT_PARAM, *EXPORT_FILTERS],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
         filters=False,
     )
@@ -226,7 +239,13 @@ class ScanViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         if fmt not in exports.EXPORT_FORMATS:
             raise Http404("No such export format.")
         try:
-            body, content_type, filename = exports.export_scan(scan, fmt)
+            body, content_type, filename = exports.export_scan(
+                scan,
+                fmt,
+                status=_one_of(request, "status", STATUS_PRECEDENCE),
+                section=_one_of(request, "section", ALL_SECTIONS),
+                check=request.query_params.get("check", "")[:16],
+            )
         except exports.NothingToExport as exc:
             raise Http404(str(exc)) from exc
         return FileResponse(io.BytesIO(body), as_attachment=True, filename=filename, content_type=content_type)

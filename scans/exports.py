@@ -26,7 +26,7 @@ from dockerbench.snapshot import HostSnapshot
 from dockerbench.waivers import Waiver as EngineWaiver
 from dockerbench.waivers import object_key
 from hosts.models import Host
-from scans import waivers
+from scans import queries, waivers
 from scans.models import LatestScan, Scan, Sighting, Waiver
 
 # format -> (content type, file extension)
@@ -53,7 +53,9 @@ def export_filename(host_name: str, scan_id: int, fmt: str) -> str:
     return f"dockerbench-{safe}-scan-{scan_id}.{EXPORT_FORMATS[fmt][1]}"
 
 
-def export_scan(scan: Scan, fmt: str) -> tuple[bytes, str, str]:
+def export_scan(
+    scan: Scan, fmt: str, *, status: str = "", section: str = "", check: str = ""
+) -> tuple[bytes, str, str]:
     """The report of ``scan`` in ``fmt`` (a key of EXPORT_FORMATS): (the document, its content type, a filename).
 
     Whatever the size of the scan: two queries on the host's latest scan (is it the latest, the sightings with
@@ -68,10 +70,15 @@ def export_scan(scan: Scan, fmt: str) -> tuple[bytes, str, str]:
     host = scan.host
     latest = LatestScan.objects.filter(host_id=scan.host_id, scan_id=scan.pk).exists()
     rows = scan.reported().order_by("seq", "pk")
+    if status or section or check:
+        # The checks the page shows with these filters (queries.scan_findings decides, as for the page).
+        blocks = queries.scan_findings(scan, current=latest, status=status, section=section, check=check)
+        rows = rows.filter(check_id__in=[row.check_id for block in blocks for row in block.checks])
     if latest:
         rows = rows.select_related("finding__waiver")
     sightings = list(rows)
-    if not sightings:
+    filtered = bool(status or section or check)
+    if not sightings and not filtered:  # filters that pick nothing give an empty document: it is their answer
         raise NothingToExport(f"Scan #{scan.pk} reported nothing to export.")
     results = [_result(s) for s in sightings]
     waived = [_waiver_now(s, host) for s in sightings] if latest else _waived_then(scan, host, sightings)

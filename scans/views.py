@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotFound
@@ -59,6 +60,11 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     return render_page(request, "scans/overview.html", context, partials=["heat-map"])
 
 
+def _export_query(request: HtmxHttpRequest) -> str:
+    wanted = {name: request.GET[name] for name in ("status", "section", "check") if request.GET.get(name)}
+    return f"?{urlencode(wanted)}" if wanted else ""
+
+
 def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpResponse:
     data = queries.host_page(
         host,
@@ -79,6 +85,8 @@ def _host_page(request: HtmxHttpRequest, host: Host, scan: Scan | None) -> HttpR
         "all_sections": SECTIONS,
         "status": request.GET.get("status", ""),
         "section": request.GET.get("section", ""),
+        # The exports take the page's filters: what the page shows is what the file holds.
+        "export_query": _export_query(request),
     }
     return render_page(request, "scans/host.html", context, partials=["findings-table", "scan-list", "scan-progress"])
 
@@ -107,7 +115,13 @@ def scan_export(request: HtmxHttpRequest, pk: int, fmt: str) -> HttpResponse | F
     if fmt not in exports.EXPORT_FORMATS:
         raise Http404("No such export format.")
     try:
-        body, content_type, filename = exports.export_scan(scan, fmt)
+        body, content_type, filename = exports.export_scan(
+            scan,
+            fmt,
+            status=_choice(request, "status", VERDICTS),
+            section=_choice(request, "section", queries.ALL_SECTIONS),
+            check=request.GET.get("check", "")[:16],
+        )
     except exports.NothingToExport as exc:
         return HttpResponseNotFound(str(exc), content_type="text/plain; charset=utf-8")
     # FileResponse writes Content-Disposition with django.utils.http.content_disposition_header.

@@ -181,6 +181,9 @@ def test_a_scan_reads_back_with_its_results_and_exports(world: dict[str, Any]) -
     junit = api.get(f"/api/v1/scans/{scan.pk}/export/junit/")
     assert b"<testsuites" in b"".join(junit.streaming_content)
     assert api.get(f"/api/v1/scans/{scan.pk}/export/pdf/").json()["error"] == "not_found"
+    only = api.get(f"/api/v1/scans/{scan.pk}/export/csv/?section=2")
+    assert b"".join(only.streaming_content).decode().count("\n") == 1  # the header: the scan has nothing in 2
+    assert api.get(f"/api/v1/scans/{scan.pk}/export/csv/?section=99").json()["detail"]["section"]
 
 
 # -- findings ------------------------------------------------------------------------------------------------

@@ -270,3 +270,22 @@ def test_a_failed_scan_page_offers_no_export(viewer: Client) -> None:
     failed = make_scan(host, status=Scan.Status.FAILED, error="unreachable")
     page = viewer.get(reverse("scans:scan", args=[failed.pk])).content.decode()
     assert "export-links" not in page
+
+
+def test_the_exports_take_the_filters_of_the_page(viewer: Client) -> None:
+    scan = record(make_host("web-1"))
+    host_page = reverse("scans:host", args=[scan.host_id])
+    page = viewer.get(f"{host_page}?section=5&status=WARN&page=2").content.decode()
+    assert "Export what the filters show:" in page
+    link = f'{reverse("scans:scan-export", args=[scan.pk, "csv"])}?status=WARN&amp;section=5'
+    assert f'href="{link}" download>CSV</a>' in page
+    rows = list(csv.DictReader(io.StringIO(body(viewer.get(link.replace("&amp;", "&"))), newline="")))
+    shown = {
+        check_id
+        for check_id, status in scan.reported().values_list("check_id", "status")
+        if check_id.startswith("5.") and status == "WARN"
+    }
+    assert rows and {r["check_id"] for r in rows} == shown  # the checks whose verdict is WARN, every result of them
+    assert {r["section"] for r in rows} == {"5"}
+    one = list(csv.DictReader(io.StringIO(body(viewer.get(f"{link.split('?')[0]}?check=2.2")), newline="")))
+    assert {r["check_id"] for r in one} == {"2.2"}
