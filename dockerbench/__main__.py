@@ -27,7 +27,7 @@ from dockerbench.results import Status
 from dockerbench.runner import evaluate, select
 from dockerbench.snapshot import HostSnapshot, ImageVulnReport
 from dockerbench.vulns import ReportError, read_report_file
-from dockerbench.waivers import Waiver, WaiverError, active, apply, load
+from dockerbench.waivers import CveWaiver, Waiver, WaiverError, active, apply, load_all, waive_cves
 
 EXIT_OK, EXIT_FAILED_CHECKS, EXIT_ERROR = 0, 1, 2
 EXIT_PUSH_RETRY, EXIT_PUSH_REFUSED = 3, 4
@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--waivers",
         metavar="FILE",
         help="accepted risks, YAML or JSON (docs/waivers.md): a WARN they cover is shown as WAIVED, left out "
-        "of score_with_waivers and of --fail-on; expired ones are noted on standard error",
+        "of score_with_waivers and of --fail-on; a cve: entry waives a vulnerability of the --image-report "
+        "reports, which 4.4 then leaves out; expired ones are noted on standard error",
     )
     acc.add_argument(
         "--host-name",
@@ -186,12 +187,14 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
-def _scope(w: Waiver) -> str:
-    parts = [f"check {w.check}"]
+def _scope(w: Waiver | CveWaiver) -> str:
+    parts = [f"check {w.check}" if isinstance(w, Waiver) else f"cve {w.cve}"]
     if w.host is not None:
         parts.append(f"host {w.host}")
-    if w.object is not None:
+    if isinstance(w, Waiver) and w.object is not None:
         parts.append(f"object {w.object}")
+    if isinstance(w, CveWaiver) and w.image is not None:
+        parts.append(f"image {w.image}")
     return ", ".join(parts)
 
 
@@ -266,10 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dockerbench: {exc}", file=sys.stderr)
         return EXIT_ERROR
     # Read before collecting: a bad file must not cost a whole audit.
-    waivers: list[Waiver] = []
+    waivers: list[Waiver | CveWaiver] = []
     if args.waivers:
         try:
-            waivers = load(args.waivers)
+            waivers = load_all(args.waivers)
         except WaiverError as exc:
             print(f"dockerbench: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -308,10 +311,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if image_reports:
         snapshot = dataclasses.replace(snapshot, image_reports=(*(snapshot.image_reports or ()), *image_reports))
-    results = evaluate(snapshot, check_ids)
     in_force, expired = active(waivers, _today())
     expired_ids = {id(w) for w in expired}
-    for i, w in enumerate(waivers):
+    for i, w in enumerate(waivers):  # in the file's order: i is the entry's index there
         if id(w) in expired_ids:
             print(
                 f"dockerbench: note: {args.waivers}: waivers[{i}] ({_scope(w)}) expired on "
@@ -319,15 +321,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
     host_name = args.host_name if args.host_name is not None else str((snapshot.info or {}).get("Name", ""))
-    waived = apply(results, in_force, host_name)
+    # CVE waivers mark the reports' vulnerabilities before 4.4 judges them; --push sends the snapshot
+    # without them (the dashboard applies its own CVE waivers).
+    judged = waive_cves(snapshot, [w for w in in_force if isinstance(w, CveWaiver)], host_name)
+    results = evaluate(judged, check_ids)
+    waived = apply(results, [w for w in in_force if isinstance(w, Waiver)], host_name)
     for fmt, path in outputs:
         if path == "-":
             color = sys.stdout.isatty() if args.color is None else args.color
-            sys.stdout.write(render(fmt, snapshot, results, waived, color=color, verbose=args.verbose))
+            sys.stdout.write(render(fmt, judged, results, waived, color=color, verbose=args.verbose))
         else:
             # newline="": the CSV's RFC 4180 line ends stay \r\n, and no other report has any but \n.
             with open(path, "w", encoding="utf-8", newline="") as out:
-                out.write(render(fmt, snapshot, results, waived, verbose=args.verbose))
+                out.write(render(fmt, judged, results, waived, verbose=args.verbose))
     if args.push:
         pushed = _push(args, push_token, snapshot)
         if pushed != EXIT_OK:

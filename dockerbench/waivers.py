@@ -6,10 +6,15 @@ expiry. The file format is documented in docs/waivers.md.
 
 A waiver applies to WARN results only, and until the start of its expiry day (UTC): ``expires: 2027-03-01``
 covers findings up to 2027-02-28 included.
+
+The file also holds CVE waivers (``cve:`` instead of ``check:``): accepted vulnerabilities, applied to the
+image reports attached to a snapshot before it is judged (``waive_cves``), with the dashboard's rules
+(vulns.models.CveWaiver.covers): the id or one of its aliases, an optional image pattern, the same expiry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -18,17 +23,22 @@ from dataclasses import dataclass
 from datetime import date
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 
 from dockerbench import catalog
 from dockerbench.results import ObjectRef, Result, Status
+from dockerbench.snapshot import HostSnapshot, ImageSnapshot, ImageVulnReport, Vuln
+from dockerbench.vulns import matches as report_matches
 
 FIELDS = ("check", "host", "object", "reason", "owner", "ticket", "expires")
+CVE_FIELDS = ("cve", "host", "image", "reason", "owner", "ticket", "expires")
 _REQUIRED = ("check", "reason", "expires")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The dashboard's rule for a vulnerability id (vulns.forms): CVE-2023-5363, GHSA-..., DSA-5532-1, ...
+_VULN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{2,199}")
 
 
 class WaiverError(ValueError):
@@ -60,6 +70,42 @@ class Waiver:
             "ticket": self.ticket,
             "expires": self.expires.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class CveWaiver:
+    """An accepted vulnerability: an entry of the file with ``cve:`` instead of ``check:``."""
+
+    cve: str  # a vulnerability id, upper-case; matched against each vulnerability's id and aliases
+    host: str | None  # only on the audited host of that name (case-insensitive); None: any host
+    image: str | None  # fnmatch pattern (case-sensitive) on the image's repo:tag names and id; None: every image
+    reason: str
+    owner: str | None
+    ticket: str | None  # an http(s) URL
+    expires: date  # the first day the waiver no longer applies (UTC)
+
+    def covers(self, *, ids: set[str], host_name: str, image_names: Sequence[str]) -> bool:
+        """Whether it covers a vulnerability known by ``ids`` (its id and aliases, upper-case) in an image called
+        ``image_names`` (tags and id) on the host ``host_name``; expiry aside (see ``active``)."""
+        if self.cve not in ids:
+            return False
+        if self.host is not None and self.host.casefold() != (host_name or "").casefold():
+            return False
+        return self.image is None or any(fnmatchcase(n, self.image) for n in image_names)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cve": self.cve,
+            "host": self.host,
+            "image": self.image,
+            "reason": self.reason,
+            "owner": self.owner,
+            "ticket": self.ticket,
+            "expires": self.expires.isoformat(),
+        }
+
+
+_W = TypeVar("_W", Waiver, CveWaiver, Waiver | CveWaiver)
 
 
 # -- identity and scope ---------------------------------------------------------
@@ -128,10 +174,10 @@ def matches(waiver: Waiver, check_id: str, host_name: str, object_key: str) -> b
     return waiver.object is None or fnmatchcase(object_key, waiver.object)
 
 
-def active(waivers: Iterable[Waiver], today: date) -> tuple[list[Waiver], list[Waiver]]:
+def active(waivers: Iterable[_W], today: date) -> tuple[list[_W], list[_W]]:
     """(the waivers in force on ``today``, those expired): one applies while today < expires."""
-    now: list[Waiver] = []
-    expired: list[Waiver] = []
+    now: list[_W] = []
+    expired: list[_W] = []
     for w in waivers:
         (now if today < w.expires else expired).append(w)
     return now, expired
@@ -157,6 +203,46 @@ def apply(results: Sequence[Result], waivers: Sequence[Waiver], host_name: str) 
         waiver_for(waivers, r.check_id, host_name, key_of(r.object)) if r.status is Status.WARN else None
         for r in results
     ]
+
+
+# -- CVE waivers on image reports --------------------------------------------------
+
+
+def image_names(image: ImageSnapshot) -> list[str]:
+    """What a CVE waiver's image pattern is matched against: the image's tags, then its id (as the dashboard)."""
+    return [*image.tags, image.id]
+
+
+def _waived(
+    vulns: Iterable[Vuln], waivers: Sequence[CveWaiver], host_name: str, images: Sequence[Sequence[str]]
+) -> tuple[Vuln, ...]:
+    out = []
+    for v in vulns:
+        ids = {v.id.upper(), *(a.upper() for a in v.aliases)}
+        covered = all(any(w.covers(ids=ids, host_name=host_name, image_names=n) for w in waivers) for n in images)
+        out.append(dataclasses.replace(v, waived=True) if covered and not v.waived else v)
+    return tuple(out)
+
+
+def waive_cves(snapshot: HostSnapshot, waivers: Sequence[CveWaiver], host_name: str) -> HostSnapshot:
+    """``snapshot`` with ``Vuln.waived`` set on every vulnerability of its image reports a CVE waiver covers.
+
+    Pass the waivers in force (``active``). An image pattern is matched against the names of the host's image
+    the report is about (by digest, ``dockerbench.vulns.matches``: its tags and id, as the dashboard does), not
+    the names the scanner gave it; a report about none of the host's images, against its own tags and id. A
+    report about several of them (one image under two ids) is judged the same for each by 4.4, so a
+    vulnerability is waived only when a waiver covers it in each. One already waived stays waived.
+    """
+    if not waivers or not snapshot.image_reports:
+        return snapshot
+    images = snapshot.images or ()
+    reports: list[ImageVulnReport] = []
+    for report in snapshot.image_reports:
+        names = [image_names(image) for image in images if report_matches(report, image)]
+        if not names:
+            names = [[*report.tags, *filter(None, [report.image_id])]]
+        reports.append(dataclasses.replace(report, vulns=_waived(report.vulns, waivers, host_name, names)))
+    return dataclasses.replace(snapshot, image_reports=tuple(reports))
 
 
 # -- the file -------------------------------------------------------------------
@@ -247,33 +333,49 @@ def _text(entry: dict[str, Any], key: str, problems: list[str]) -> str | None:
     return value.strip()
 
 
-def _entry(entry: Any, known: set[str]) -> tuple[Waiver | None, list[str]]:
+def _ticket(ticket: str | None, problems: list[str]) -> None:
+    if ticket is not None:
+        parts = urlsplit(ticket)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(f"ticket must be an http(s) URL, not {ticket!r}")
+
+
+def _expires(entry: dict[str, Any], problems: list[str]) -> date | None:
+    if entry.get("expires") is None:
+        return None
+    try:
+        return _date(entry["expires"])
+    except ValueError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _entry(entry: Any, known: set[str]) -> tuple[Waiver | CveWaiver | None, list[str]]:
     if not isinstance(entry, dict):
-        return None, [f"must be a mapping of {', '.join(FIELDS)}, not {type(entry).__name__}"]
+        return None, [
+            f"must be a mapping of {', '.join(FIELDS)} (or, for a vulnerability, {', '.join(CVE_FIELDS)}), "
+            f"not {type(entry).__name__}"
+        ]
+    if "cve" in entry:
+        return _cve_entry(entry)
     problems: list[str] = []
     if "tag" in entry:
         problems.append("tag scopes waivers in the dashboard only; the CLI audits one host: use host")
-    unknown = sorted(str(k) for k in entry if k not in FIELDS and k != "tag")
+    if "image" in entry:
+        problems.append("image scopes a CVE waiver (cve:); a check waiver names an image with object")
+    unknown = sorted(str(k) for k in entry if k not in FIELDS and k not in ("tag", "image"))
     if unknown:
         problems.append(f"unknown key(s) {', '.join(unknown)}; a waiver has {', '.join(FIELDS)}")
     for key in _REQUIRED:
         if entry.get(key) is None:
-            problems.append(f"{key} is required")
+            problems.append(f"{key} is required" + (" (or cve, to waive a vulnerability)" if key == "check" else ""))
     values = {key: _text(entry, key, problems) for key in FIELDS if key != "expires"}
     check = values["check"]
     if check is not None and check not in known:
         problems.append(f"unknown check id {check!r}")
     ticket = values["ticket"]
-    if ticket is not None:
-        parts = urlsplit(ticket)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(f"ticket must be an http(s) URL, not {ticket!r}")
-    expires: date | None = None
-    if entry.get("expires") is not None:
-        try:
-            expires = _date(entry["expires"])
-        except ValueError as exc:
-            problems.append(str(exc))
+    _ticket(ticket, problems)
+    expires = _expires(entry, problems)
     if problems or check is None or values["reason"] is None or expires is None:
         return None, problems
     waiver = Waiver(
@@ -288,8 +390,46 @@ def _entry(entry: Any, known: set[str]) -> tuple[Waiver | None, list[str]]:
     return waiver, []
 
 
-def loads(text: str, source: str = "<waivers>") -> list[Waiver]:
-    """Parse a waivers document; ``source`` names it in errors and, by its extension, picks JSON or YAML.
+def _cve_entry(entry: dict[str, Any]) -> tuple[CveWaiver | None, list[str]]:
+    problems: list[str] = []
+    if "check" in entry:
+        problems.append("give check (a CIS check) or cve (a vulnerability), not both")
+    if "object" in entry:
+        problems.append("object scopes a check waiver; a CVE waiver names its images with image")
+    if "tag" in entry:
+        problems.append("tag scopes waivers in the dashboard only; the CLI audits one host: use host")
+    unknown = sorted(str(k) for k in entry if k not in CVE_FIELDS and k not in ("check", "object", "tag"))
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(unknown)}; a CVE waiver has {', '.join(CVE_FIELDS)}")
+    for key in ("reason", "expires"):
+        if entry.get(key) is None:
+            problems.append(f"{key} is required")
+    values = {key: _text(entry, key, problems) for key in CVE_FIELDS if key != "expires"}
+    cve = values["cve"]
+    if cve is not None and not _VULN_ID.fullmatch(cve):
+        problems.append(f"cve must be a vulnerability id such as CVE-2023-5363 (letters, digits, - . : _), not {cve!r}")
+    if entry.get("cve") is None:
+        problems.append("cve is required")
+    ticket = values["ticket"]
+    _ticket(ticket, problems)
+    expires = _expires(entry, problems)
+    if problems or cve is None or values["reason"] is None or expires is None:
+        return None, problems
+    waiver = CveWaiver(
+        cve=cve.upper(),
+        host=values["host"],
+        image=values["image"],
+        reason=values["reason"],
+        owner=values["owner"],
+        ticket=ticket,
+        expires=expires,
+    )
+    return waiver, []
+
+
+def loads_all(text: str, source: str = "<waivers>") -> list[Waiver | CveWaiver]:
+    """Parse a waivers document: every entry, check and CVE waivers, in the file's order (``[i]`` is
+    ``waivers[i]``); ``source`` names it in errors and, by its extension, picks JSON or YAML.
 
     Raises WaiverError listing every bad entry as ``source: waivers[i]: problem`` (i counts from 0).
     """
@@ -305,7 +445,7 @@ def loads(text: str, source: str = "<waivers>") -> list[Waiver]:
     if not isinstance(entries, list):
         raise WaiverError(f"{source}: 'waivers' must be a list, not {type(entries).__name__}")
     known = _known_ids()
-    waivers: list[Waiver] = []
+    waivers: list[Waiver | CveWaiver] = []
     errors: list[str] = []
     for i, entry in enumerate(entries):
         waiver, problems = _entry(entry, known)
@@ -317,10 +457,20 @@ def loads(text: str, source: str = "<waivers>") -> list[Waiver]:
     return waivers
 
 
-def load(path: str | Path) -> list[Waiver]:
-    """Read and check a waivers file (YAML, or JSON by its .json extension or its content)."""
+def loads(text: str, source: str = "<waivers>") -> list[Waiver]:
+    """The check waivers of a waivers document (``loads_all`` checks every entry, CVE waivers too)."""
+    return [w for w in loads_all(text, source) if isinstance(w, Waiver)]
+
+
+def load_all(path: str | Path) -> list[Waiver | CveWaiver]:
+    """Read and check a waivers file (YAML, or JSON by its .json extension or its content): every entry."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise WaiverError(f"cannot read the waivers file {path}: {exc}") from exc
-    return loads(text, str(path))
+    return loads_all(text, str(path))
+
+
+def load(path: str | Path) -> list[Waiver]:
+    """The check waivers of a waivers file (``load_all`` gives the CVE waivers too)."""
+    return [w for w in load_all(path) if isinstance(w, Waiver)]
