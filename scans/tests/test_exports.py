@@ -277,7 +277,7 @@ def test_the_exports_take_the_filters_of_the_page(viewer: Client) -> None:
     host_page = reverse("scans:host", args=[scan.host_id])
     page = viewer.get(f"{host_page}?section=5&status=WARN&page=2").content.decode()
     assert "Export what the filters show:" in page
-    link = f'{reverse("scans:scan-export", args=[scan.pk, "csv"])}?status=WARN&amp;section=5'
+    link = f"{reverse('scans:scan-export', args=[scan.pk, 'csv'])}?status=WARN&amp;section=5"
     assert f'href="{link}" download>CSV</a>' in page
     rows = list(csv.DictReader(io.StringIO(body(viewer.get(link.replace("&amp;", "&"))), newline="")))
     shown = {
