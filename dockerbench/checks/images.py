@@ -172,13 +172,17 @@ def check_images_rebuilt(snap: HostSnapshot) -> list[Finding]:
 
     findings: list[Finding] = []
     unreported: list[ImageSnapshot] = []
+    accepted: dict[str, list[str]] = {}  # image -> the critical ids CVE waivers cover, where nothing else warns
     for image in images:
         reports, found = _image_vulns(image, snap.image_reports)
         if not reports:
             unreported.append(image)
             continue
         fixable = _fixable_criticals(found)
+        waived_ids = list(dict.fromkeys(v.id for v in found if v.waived and v.severity == Severity.CRITICAL))
         if not fixable:
+            if waived_ids:  # it would warn but for CVE waivers: say so, or a pass hides them
+                accepted[image.name] = waived_ids[:LIST_LIMIT]
             continue
         counts = dict.fromkeys(Severity, 0)
         for v in found:
@@ -193,6 +197,7 @@ def check_images_rebuilt(snap: HostSnapshot) -> list[Finding]:
                 fixable_critical=len(ids),
                 counts={str(k): n for k, n in counts.items()},
                 waived=sum(v.waived for v in found),
+                waived_critical_ids=waived_ids[:LIST_LIMIT],
                 critical_ids=ids[:LIST_LIMIT],
                 fixed_versions=[
                     {"id": v.id, "package": v.package, "installed": v.installed, "fixed": v.fixed}
@@ -202,6 +207,8 @@ def check_images_rebuilt(snap: HostSnapshot) -> list[Finding]:
                 built_days_ago=_built_days_ago(image, now),
             )
         )
+    if accepted:
+        evidence["waived_criticals"] = dict(list(accepted.items())[:LIST_LIMIT])
     if unreported:
         findings.append(
             note(

@@ -92,6 +92,8 @@ def test_waived_criticals_do_not_count_and_the_image_passes() -> None:
     (finding,) = run([web()], (waived,))
     assert finding.status == Status.PASS
     assert finding.evidence["images"] == 1
+    # The pass says which criticals only a waiver keeps from warning: accepted, not gone.
+    assert finding.evidence["waived_criticals"] == {web().name: ["CVE-2022-42889"]}
 
 
 def test_only_unfixed_criticals_pass() -> None:
