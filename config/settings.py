@@ -334,11 +334,16 @@ DOCKERBENCH_CREDENTIALS_DIR = os.environ.get("DOCKERBENCH_CREDENTIALS_DIR", "")
 DOCKERBENCH_CLAIR_URL = os.environ.get("DOCKERBENCH_CLAIR_URL", "").strip().rstrip("/")
 # A Trivy server (trivy server --listen ...); used only where a `trivy` binary is on the worker's PATH.
 DOCKERBENCH_TRIVY_SERVER = os.environ.get("DOCKERBENCH_TRIVY_SERVER", "").strip()
-for _name in ("DOCKERBENCH_CLAIR_URL", "DOCKERBENCH_TRIVY_SERVER"):
+# A Quay (Red Hat Quay, quay.io) base URL, e.g. https://quay.io; unset: no Quay lookups. Asked only about
+# RepoDigests whose registry is this URL's host. The token: an OAuth access token with repo:read (optional
+# for public repositories).
+DOCKERBENCH_QUAY_URL = os.environ.get("DOCKERBENCH_QUAY_URL", "").strip().rstrip("/")
+DOCKERBENCH_QUAY_TOKEN = os.environ.get("DOCKERBENCH_QUAY_TOKEN", "").strip()
+for _name in ("DOCKERBENCH_CLAIR_URL", "DOCKERBENCH_TRIVY_SERVER", "DOCKERBENCH_QUAY_URL"):
     _value = globals()[_name]
-    if _value and urlsplit(_value).scheme not in ("http", "https"):
+    if _value and (urlsplit(_value).scheme not in ("http", "https") or not urlsplit(_value).hostname):
         raise ImproperlyConfigured(f"{_name} must be an http:// or https:// URL, not {_value!r}")
-# Seconds a Clair request may take (a Trivy scan gets ten times as long), and minutes before a digest whose
+# Seconds a Clair or Quay request may take (a Trivy scan gets ten times as long), and minutes before a digest whose
 # lookup failed (server down, not indexed) is asked again.
 DOCKERBENCH_LOOKUP_TIMEOUT = env_int("DOCKERBENCH_LOOKUP_TIMEOUT", 10)
 DOCKERBENCH_LOOKUP_RETRY_MINUTES = env_int("DOCKERBENCH_LOOKUP_RETRY_MINUTES", 360)

@@ -1,9 +1,13 @@
-"""Image vulnerability reports, as the scanners write them: Trivy, Grype and Clair v4.
+"""Image vulnerability reports, as the scanners write them: Trivy, Grype, Clair v4 and Quay.
 
 ``parse_report`` reads one report (``trivy image -f json``, ``grype -o json``, or a Clair v4
 VulnerabilityReport), tells the format from its shape, and returns an ImageVulnReport: who scanned which
 image, and what it found, with severities in one vocabulary. Anything it cannot read faithfully raises
 ReportError (a ValueError) whose message says what is wrong and where; it never raises anything else.
+
+Quay's security document (``GET /api/v1/repository/{repo}/manifest/{digest}/security``) is read by
+``parse_quay_security`` instead, which takes the manifest digest from the caller: the document does not
+reliably say which manifest it is about, so ``parse_report`` recognises it and refuses it with that reason.
 
 A report is about an image, not a host: ``image_keys`` gives the digests that identify it (the image id
 and the repo digests' ``sha256:...`` parts; Clair's manifest hash), and ``matches`` tells whether an
@@ -32,19 +36,21 @@ MAX_TEXT_CHARS = 10_000
 # A title made from a description (Grype and Clair have no title) is cut to this many characters.
 TITLE_CHARS = 200
 
-SCANNERS = ("trivy", "grype", "clair")
+SCANNERS = ("trivy", "grype", "clair", "quay")
 
 __all__ = [
     "MAX_REPORT_BYTES",
     "SCANNERS",
     "SEVERITIES",
     "ImageVulnReport",
+    "QuayNotScanned",
     "ReportError",
     "Severity",
     "Vuln",
     "image_keys",
     "keys_of_image",
     "matches",
+    "parse_quay_security",
     "parse_report",
     "read_report_file",
 ]
@@ -52,6 +58,14 @@ __all__ = [
 
 class ReportError(ValueError):
     """The report cannot be read: malformed, of an unknown format, or naming no image."""
+
+
+class QuayNotScanned(ReportError):
+    """Quay answered a status other than "scanned" ("queued", "failed", "unsupported", ...): no report yet."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 SEVERITIES = tuple(Severity)  # worst first
@@ -80,6 +94,21 @@ def parse_report(data: bytes | str, *, filename: str = "") -> ImageVulnReport:
     """Read one Trivy, Grype or Clair v4 report; raise ReportError when it cannot be read."""
     try:
         return _parse(data)
+    except ReportError as exc:
+        raise ReportError(f"{filename}: {exc}" if filename else str(exc)) from None
+
+
+def parse_quay_security(data: bytes | str, *, digest: str, repository: str = "", filename: str = "") -> ImageVulnReport:
+    """Read Quay's security document of the manifest ``digest`` (in ``repository``, e.g. quay.io/shop/web).
+
+    The answer of ``GET /api/v1/repository/{repository}/manifest/{digest}/security?vulnerabilities=true``:
+    ``{"status": ..., "data": {"Layer": {..., "Features": [...]}}}``. A status other than "scanned" raises
+    QuayNotScanned (a ReportError) carrying it; anything malformed raises ReportError.
+    """
+    try:
+        return _parse_quay(data, digest=digest, repository=repository)
+    except QuayNotScanned as exc:
+        raise QuayNotScanned(f"{filename}: {exc}" if filename else str(exc), exc.status) from None
     except ReportError as exc:
         raise ReportError(f"{filename}: {exc}" if filename else str(exc)) from None
 
@@ -124,10 +153,14 @@ def matches(report: ImageVulnReport, image: ImageSnapshot) -> bool:
 # -- reading -------------------------------------------------------------------------------------------
 
 
-def _parse(data: bytes | str) -> ImageVulnReport:
-    doc = load_untrusted_json(
+def _load(data: bytes | str) -> Any:
+    return load_untrusted_json(
         data, what="report", limit=MAX_REPORT_BYTES, error=ReportError, nested_as="a scanner's report"
     )
+
+
+def _parse(data: bytes | str) -> ImageVulnReport:
+    doc = _load(data)
 
     if isinstance(doc, list):
         if doc and all(isinstance(r, dict) and "Target" in r for r in doc):
@@ -144,11 +177,22 @@ def _parse(data: bytes | str) -> ImageVulnReport:
         return _grype(doc)
     if "manifest_hash" in doc and ("vulnerabilities" in doc or "package_vulnerabilities" in doc):
         return _clair(doc)
+    if _is_quay(doc):
+        raise ReportError(
+            "a Quay security report (GET /api/v1/repository/.../manifest/{digest}/security): it does not "
+            "say which manifest it is about, so it needs the manifest digest it was asked for; read it with "
+            "parse_quay_security(data, digest=...), as the live Quay lookup does"
+        )
     keys = ", ".join(_quote(k) for k in list(doc)[:6]) or "none"
     raise ReportError(
-        f"not a Trivy, Grype or Clair v4 vulnerability report (its top-level keys: {keys}); "
+        f"not a Trivy, Grype, Clair v4 or Quay vulnerability report (its top-level keys: {keys}); "
         "accepted: trivy image -f json, grype -o json, a Clair v4 vulnerability report"
     )
+
+
+def _is_quay(doc: dict[str, Any]) -> bool:
+    """Quay's security document: ``{"status", "data"}``, or its ``data`` alone (``{"Layer": ...}``)."""
+    return ("status" in doc and "data" in doc) or list(doc) == ["Layer"]
 
 
 def _trivy(doc: dict[str, Any]) -> ImageVulnReport:
@@ -365,6 +409,107 @@ def _clair_vuln(v: dict[str, Any], package: dict[str, Any], where: str, package_
         title=rest.strip() or _title_from(description),
         url=_first_url((link, f"{where}.links") for link in links),
     )
+
+
+# Quay's statuses other than "scanned" (endpoints/api/secscan.py, SecurityScanStatus), and what they mean.
+_QUAY_STATUSES = {
+    "queued": "Quay has not scanned this manifest yet (queued)",
+    "failed": "Quay failed to scan this manifest",
+    "unsupported": "Quay's scanner does not support this manifest (a manifest list, an artifact, no layers)",
+    "manifest_layer_too_large": "a layer of this manifest is too large for Quay's scanner",
+}
+_CVE = re.compile(r"\bCVE-\d{4}-\d{4,}\b")
+_CVE_GROUP = re.compile(r"\(\s*CVE-\d{4}-\d{4,}(?:[\s,]+CVE-\d{4}-\d{4,})*\s*\)")
+
+
+def _parse_quay(data: bytes | str, *, digest: str, repository: str) -> ImageVulnReport:
+    manifest = _optional_digest(digest, "the digest given")
+    if not manifest:
+        raise ReportError("a Quay security report needs the manifest digest it was asked for; none was given")
+    repository = _text(repository, "the repository given", MAX_TEXT_CHARS).strip()
+    doc = _load(data)
+    if not isinstance(doc, dict):
+        raise ReportError(f"the top level is {_kind(doc)}; Quay's security report is a JSON object")
+    if not _is_quay(doc):
+        keys = ", ".join(_quote(k) for k in list(doc)[:6]) or "none"
+        raise ReportError(f"not Quay's security report: it has no status and data (its top-level keys: {keys})")
+    if "status" in doc:
+        status = _text(doc.get("status"), "status")
+        if status != "scanned":
+            reason = _QUAY_STATUSES.get(status, f"Quay has no report of this manifest (status {_quote(status)})")
+            raise QuayNotScanned(reason, status)
+        if doc.get("data") is None:
+            raise ReportError('status is "scanned" but data is null: the report holds nothing to read')
+        at = "data.Layer"
+        layer = _obj(_obj(doc["data"], "data").get("Layer"), at)
+    else:
+        at = "Layer"
+        layer = _obj(doc["Layer"], at)
+    # Quay with Clair v4 puts Clair's manifest_hash in Layer.Name; older Quay put a layer's name there. So
+    # the caller's digest is the identity, and a Layer.Name that is a different digest is a wrong answer.
+    named = _digest_of(_text(layer.get("Name"), f"{at}.Name"))
+    if named and named != manifest:
+        raise ReportError(f"{at}.Name is {named}: the report is about another manifest than {manifest}")
+
+    def vulns() -> Iterator[Vuln]:
+        for i, feature in _items(layer.get("Features"), f"{at}.Features"):
+            where = f"{at}.Features[{i}]"
+            feature = _obj(feature, where)
+            for j, v in _items(feature.get("Vulnerabilities"), f"{where}.Vulnerabilities"):
+                yield _quay_vuln(
+                    _obj(v, f"{where}.Vulnerabilities[{j}]"), feature, f"{where}.Vulnerabilities[{j}]", where
+                )
+
+    return ImageVulnReport(
+        scanner="quay",
+        digests=(manifest,),
+        artifact=f"{repository}@{manifest}" if repository else "",
+        vulns=_dedupe(vulns()),
+    )
+
+
+def _quay_vuln(v: dict[str, Any], feature: dict[str, Any], where: str, feature_at: str) -> Vuln:
+    # Clair's name as Quay passes it on: an id (CVE-2019-15903), or an id and more words
+    # ("pyup.io-38765 (CVE-2019-20916)", "RHSA-2023:5455: glibc security update (Important)").
+    name = _text(v.get("Name"), f"{where}.Name", MAX_TEXT_CHARS)
+    vid, _, rest = name.strip().partition(" ")
+    vid = vid.rstrip(":")
+    if not vid:
+        raise ReportError(f"{where} has no Name")
+    if len(vid) > MAX_NAME_CHARS:
+        raise ReportError(f"{where}.Name is {len(vid):,} characters; the limit is {MAX_NAME_CHARS:,}")
+    aliases = [a for a in _CVE.findall(rest) if a != vid]
+    title = _CVE_GROUP.sub("", rest).strip()
+    title = title if _CVE.sub("", title).strip(" ,") else ""  # nothing but the aliases
+    description = _text(v.get("Description"), f"{where}.Description", MAX_REPORT_BYTES)
+    links = _text(v.get("Link"), f"{where}.Link", MAX_REPORT_BYTES).split()
+    return Vuln(
+        id=vid,
+        aliases=_unique(aliases),
+        severity=_severity(v.get("Severity"), f"{where}.Severity"),
+        package=_text(feature.get("Name"), f"{feature_at}.Name"),
+        installed=_text(feature.get("Version"), f"{feature_at}.Version"),
+        fixed=_text(v.get("FixedBy"), f"{where}.FixedBy") or None,
+        title=title or _title_from(description),
+        url=_first_url((link, f"{where}.Link") for link in links),
+        cvss_score=_quay_cvss(v, where),
+    )
+
+
+def _quay_cvss(v: dict[str, Any], where: str) -> float | None:
+    """``Metadata.NVD.CVSSv3.Score``: the enrichment's base score Quay adds; "" or absent when it has none."""
+    meta = v.get("Metadata")
+    if meta is None:
+        return None
+    at = f"{where}.Metadata"
+    nvd = _obj(meta, at).get("NVD")
+    if nvd is None:
+        return None
+    cvss = _obj(nvd, f"{at}.NVD").get("CVSSv3")
+    if cvss is None:
+        return None
+    score = _obj(cvss, f"{at}.NVD.CVSSv3").get("Score")
+    return None if score == "" else _score(score, f"{at}.NVD.CVSSv3.Score")
 
 
 # -- pieces --------------------------------------------------------------------------------------------

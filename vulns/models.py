@@ -192,9 +192,10 @@ class Lookup(models.Model):
     class Service(models.TextChoices):
         CLAIR = "clair", "Clair"
         TRIVY = "trivy", "Trivy server"
+        QUAY = "quay", "Quay"
 
     service = models.CharField(max_length=8, choices=Service.choices)
-    key = models.CharField(max_length=200)  # the digest asked about (Clair: manifest; Trivy: image id)
+    key = models.CharField(max_length=200)  # the digest asked about (Clair, Quay: manifest; Trivy: image id)
     tried = models.DateTimeField()
     ok = models.BooleanField(default=False)
     failures = models.PositiveIntegerField(default=0)

@@ -256,7 +256,7 @@ def test_it_tells_the_format_from_the_shape_not_the_name(name: str, scanner: str
         ("malformed-trivy-schema1.json", "Trivy report SchemaVersion 1: only SchemaVersion 2 is understood"),
         (
             "malformed-unknown-format.json",
-            'not a Trivy, Grype or Clair v4 vulnerability report (its top-level keys: "bomFormat"',
+            'not a Trivy, Grype, Clair v4 or Quay vulnerability report (its top-level keys: "bomFormat"',
         ),
     ],
 )
