@@ -85,7 +85,33 @@ def _role_fact(facts: HostFacts, role: str, label: str) -> FileFact | Finding:
     return fact
 
 
-def _ownership(role: str, label: str, user: str = "root", group: str = "root") -> CheckFn:
+# What each check of this section wants of its file: an owner, or the loosest mode allowed. The checks below are
+# made from these, and dockerbench.fixes writes its chown and chmod lines from the same tables.
+OWNERS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(
+        ("3.1", "3.3", "3.5", "3.7", "3.9", "3.11", "3.13", "3.17", "3.19", "3.22", "3.23"), ("root", "root")
+    ),
+    "3.15": ("root", "docker"),
+}
+MODE_LIMITS: dict[str, int] = {
+    "3.2": 0o644,
+    "3.4": 0o644,
+    "3.6": 0o755,
+    "3.8": 0o444,
+    "3.10": 0o444,
+    "3.12": 0o444,
+    "3.14": 0o400,
+    "3.16": 0o660,
+    "3.18": 0o644,
+    "3.20": 0o644,
+    "3.21": 0o644,
+    "3.24": 0o660,
+}
+
+
+def _ownership(check_id: str, role: str, label: str) -> CheckFn:
+    user, group = OWNERS[check_id]
+
     def check(snap: HostSnapshot) -> list[Finding]:
         found = _role_fact(require_facts(snap), role, label)
         return [found if isinstance(found, Finding) else _judge_owner(found, user, group)]
@@ -94,7 +120,9 @@ def _ownership(role: str, label: str, user: str = "root", group: str = "root") -
     return check
 
 
-def _permissions(role: str, label: str, limit: int) -> CheckFn:
+def _permissions(check_id: str, role: str, label: str) -> CheckFn:
+    limit = MODE_LIMITS[check_id]
+
     def check(snap: HostSnapshot) -> list[Finding]:
         found = _role_fact(require_facts(snap), role, label)
         return [found if isinstance(found, Finding) else _judge_mode(found, limit)]
@@ -130,36 +158,38 @@ def _per_cert(snap: HostSnapshot, judge: Callable[[FileFact], Finding], ok: str)
 
 def check_3_7(snap: HostSnapshot) -> list[Finding]:
     return _per_cert(
-        snap, lambda f: _judge_owner(f, "root", "root"), "Every registry certificate is owned by root:root"
+        snap, lambda f: _judge_owner(f, *OWNERS["3.7"]), "Every registry certificate is owned by root:root"
     )
 
 
 def check_3_8(snap: HostSnapshot) -> list[Finding]:
-    return _per_cert(snap, lambda f: _judge_mode(f, 0o444), "Every registry certificate is 444 or stricter")
+    return _per_cert(
+        snap, lambda f: _judge_mode(f, MODE_LIMITS["3.8"]), "Every registry certificate is 444 or stricter"
+    )
 
 
-check_3_1 = _ownership("docker.service", "docker.service unit")
-check_3_2 = _permissions("docker.service", "docker.service unit", 0o644)
-check_3_3 = _ownership("docker.socket", "docker.socket unit")
-check_3_4 = _permissions("docker.socket", "docker.socket unit", 0o644)
-check_3_5 = _ownership("etc-docker", "/etc/docker directory")
-check_3_6 = _permissions("etc-docker", "/etc/docker directory", 0o755)
-check_3_9 = _ownership("tlscacert", "TLS CA certificate configured")
-check_3_10 = _permissions("tlscacert", "TLS CA certificate configured", 0o444)
-check_3_11 = _ownership("tlscert", "TLS server certificate configured")
-check_3_12 = _permissions("tlscert", "TLS server certificate configured", 0o444)
-check_3_13 = _ownership("tlskey", "TLS server key configured")
-check_3_14 = _permissions("tlskey", "TLS server key configured", 0o400)
-check_3_15 = _ownership("docker-sock", "Docker socket", group="docker")
-check_3_16 = _permissions("docker-sock", "Docker socket", 0o660)
-check_3_17 = _ownership("daemon.json", "daemon.json")
-check_3_18 = _permissions("daemon.json", "daemon.json", 0o644)
-check_3_19 = _ownership("default-docker", "/etc/default/docker")
-check_3_20 = _permissions("default-docker", "/etc/default/docker", 0o644)
-check_3_21 = _permissions("sysconfig-docker", "/etc/sysconfig/docker", 0o644)
-check_3_22 = _ownership("sysconfig-docker", "/etc/sysconfig/docker")
-check_3_23 = _ownership("containerd-sock", "containerd socket")
-check_3_24 = _permissions("containerd-sock", "containerd socket", 0o660)
+check_3_1 = _ownership("3.1", "docker.service", "docker.service unit")
+check_3_2 = _permissions("3.2", "docker.service", "docker.service unit")
+check_3_3 = _ownership("3.3", "docker.socket", "docker.socket unit")
+check_3_4 = _permissions("3.4", "docker.socket", "docker.socket unit")
+check_3_5 = _ownership("3.5", "etc-docker", "/etc/docker directory")
+check_3_6 = _permissions("3.6", "etc-docker", "/etc/docker directory")
+check_3_9 = _ownership("3.9", "tlscacert", "TLS CA certificate configured")
+check_3_10 = _permissions("3.10", "tlscacert", "TLS CA certificate configured")
+check_3_11 = _ownership("3.11", "tlscert", "TLS server certificate configured")
+check_3_12 = _permissions("3.12", "tlscert", "TLS server certificate configured")
+check_3_13 = _ownership("3.13", "tlskey", "TLS server key configured")
+check_3_14 = _permissions("3.14", "tlskey", "TLS server key configured")
+check_3_15 = _ownership("3.15", "docker-sock", "Docker socket")
+check_3_16 = _permissions("3.16", "docker-sock", "Docker socket")
+check_3_17 = _ownership("3.17", "daemon.json", "daemon.json")
+check_3_18 = _permissions("3.18", "daemon.json", "daemon.json")
+check_3_19 = _ownership("3.19", "default-docker", "/etc/default/docker")
+check_3_20 = _permissions("3.20", "default-docker", "/etc/default/docker")
+check_3_21 = _permissions("3.21", "sysconfig-docker", "/etc/sysconfig/docker")
+check_3_22 = _ownership("3.22", "sysconfig-docker", "/etc/sysconfig/docker")
+check_3_23 = _ownership("3.23", "containerd-sock", "containerd socket")
+check_3_24 = _permissions("3.24", "containerd-sock", "containerd socket")
 
 
 CHECKS: dict[str, CheckFn] = {

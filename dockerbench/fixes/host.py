@@ -23,6 +23,7 @@ from typing import Any
 from dockerbench.catalog import BY_ID
 from dockerbench.checks._helpers import NotCollected
 from dockerbench.checks.daemon import daemon_config
+from dockerbench.checks.files import MODE_LIMITS, OWNERS
 from dockerbench.daemonconfig import BOOL_FLAGS, LIST_FLAGS, MAP_FLAGS, RENAMED, SHORT_FLAGS, DaemonConfig
 from dockerbench.fixes.model import Change, FileFix
 from dockerbench.results import Result, Status
@@ -30,25 +31,10 @@ from dockerbench.snapshot import HostSnapshot
 
 __all__ = ["HOST_FIXES", "audit_rules", "daemon_json_patch", "permissions_script"]
 
-# What each section 3 check wants, as dockerbench.checks.files judges it: an owner, or a mode limit.
-_OWNERS: dict[str, str] = {
-    **dict.fromkeys(("3.1", "3.3", "3.5", "3.7", "3.9", "3.11", "3.13", "3.17", "3.19", "3.22", "3.23"), "root:root"),
-    "3.15": "root:docker",
-}
-_LIMITS: dict[str, int] = {
-    "3.2": 0o644,
-    "3.4": 0o644,
-    "3.6": 0o755,
-    "3.8": 0o444,
-    "3.10": 0o444,
-    "3.12": 0o444,
-    "3.14": 0o400,
-    "3.16": 0o660,
-    "3.18": 0o644,
-    "3.20": 0o644,
-    "3.21": 0o644,
-    "3.24": 0o660,
-}
+# What each section 3 check wants (an owner, or a mode limit): the checks' own tables, so a fix cannot drift
+# from what the check judges.
+_OWNERS: dict[str, str] = {check_id: f"{user}:{group}" for check_id, (user, group) in OWNERS.items()}
+_LIMITS: dict[str, int] = MODE_LIMITS
 _SOCKET_CHECKS = frozenset({"3.15", "3.16", "3.23", "3.24"})
 
 _AUDIT_FIX = "fix: an auditctl watch on the exact path found, in audit.rules"
