@@ -352,3 +352,28 @@ def test_every_host_check_has_its_kind_and_reason() -> None:
     for cid, text in HOST_FIXES.items():
         kind, _, reason = text.partition(": ")
         assert kind in ("fix", "review", "advice") and reason, cid
+
+
+def test_a_host_with_its_own_daemon_json_keeps_it_and_gets_its_warns_fixed(tmp_path: Path) -> None:
+    """A daemon.json that already holds settings, some of them the ones section 2 warns about: the patch keeps
+    every key the host has, changes only what warns, and on a real restart every claimed WARN is gone."""
+    config = tmp_path / "daemon.json"
+    own = {"max-concurrent-downloads": 5, "log-level": "debug", "experimental": True, "labels": ["team=ops"]}
+    config.write_text(json.dumps(own, indent=2) + "\n")
+    args = ("--config-file", str(config))
+    with netns_dockerd_running(extra_args=args) as d:
+        snap, before = audit(d)
+    fix = daemon_json_patch(snap, before)
+    assert fix is not None
+    patch = json.loads(fix.content)
+    assert patch["max-concurrent-downloads"] == 5 and patch["labels"] == ["team=ops"]  # kept as the host had them
+    assert patch["log-level"] == "info" and patch["experimental"] is False
+    config.write_text(fix.content)
+    with netns_dockerd_running(extra_args=args) as d:
+        _after_snap, after = audit(d)
+    claimed = fixed_ids(fix)
+    assert {"2.3", "2.18", "2.14", "2.15", "2.16"} <= claimed
+    was, now = verdicts(before), verdicts(after)
+    assert {cid: was[cid] for cid in claimed} == dict.fromkeys(claimed, Status.WARN)
+    assert {cid: now[cid] for cid in claimed} == dict.fromkeys(claimed, Status.PASS)
+    assert got_worse(was, now) == {}
