@@ -2,7 +2,7 @@
 
 Exit codes: 0 audit done; 1 a result matched --fail-on (waived results aside);
 2 the host could not be audited (unreachable, TLS or SSH failure, bad arguments
-or input, a waivers file with errors). With --push: 3 the dashboard could not be
+or input, a waivers file with errors, --fixes DIR not writable). With --push: 3 the dashboard could not be
 reached or could not take the snapshot now (try again later), 4 the dashboard
 refused it (token, URL, TLS or snapshot: trying again will not help); either wins
 over 1.
@@ -21,6 +21,8 @@ from pathlib import Path
 from dockerbench import __version__, push
 from dockerbench.collect import FACT_METHODS, CollectError, CollectOptions, collect_snapshot
 from dockerbench.collect.docker_api import SSHOptions, Target, TLSOptions
+from dockerbench.fixes import fixes_for
+from dockerbench.fixes.bundle import write_dir
 from dockerbench.formats import FORMATS, render
 from dockerbench.redact import redact_snapshot
 from dockerbench.results import Status
@@ -116,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", metavar="FILE", help="write the JSON report to FILE ('-' for standard output)")
     out.add_argument("--save-snapshot", metavar="FILE", help="write the collected snapshot as JSON to FILE")
     out.add_argument("--snapshot", metavar="FILE", help="evaluate a saved snapshot instead of collecting")
+    out.add_argument(
+        "--fixes",
+        metavar="DIR",
+        help="write the host's fixes to DIR (made if need be): a README of every change, daemon.json, audit "
+        "rules, a permissions script and each container's run line and compose file, hardened; nothing is "
+        "applied, these are files to review (docs/fixes.md)",
+    )
     out.add_argument(
         "--redact-key-file",
         metavar="FILE",
@@ -262,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_ids = select(_csv(args.section), _csv(args.include), _csv(args.exclude))
     if not check_ids:
         parser.error("the selection leaves no check to run")
+    if args.fixes and Path(args.fixes).exists() and not Path(args.fixes).is_dir():
+        parser.error(f"--fixes: {args.fixes} is not a directory")
     push_token = _push_token(parser, args)
     try:
         redact_key = _redact_key(args.redact_key_file)
@@ -334,6 +345,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             # newline="": the CSV's RFC 4180 line ends stay \r\n, and no other report has any but \n.
             with open(path, "w", encoding="utf-8", newline="") as out:
                 out.write(render(fmt, judged, results, waived, verbose=args.verbose))
+    if args.fixes:
+        try:
+            written = write_dir(fixes_for(judged, results), args.fixes)
+        except (OSError, ValueError) as exc:
+            print(f"dockerbench: cannot write the fixes to {args.fixes}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(
+            f"dockerbench: fixes written to {Path(args.fixes) / 'README.md'} and {len(written) - 1} more file(s); "
+            "nothing has been applied: review them first",
+            file=sys.stderr,
+        )
     if args.push:
         pushed = _push(args, push_token, snapshot)
         if pushed != EXIT_OK:
