@@ -80,14 +80,20 @@ def export_scan(
     filtered = bool(status or section or check)
     if not sightings and not filtered:  # filters that pick nothing give an empty document: it is their answer
         raise NothingToExport(f"Scan #{scan.pk} reported nothing to export.")
-    results = [_result(s) for s in sightings]
+    results = [engine_result(s) for s in sightings]
     waived = [_waiver_now(s, host) for s in sightings] if latest else _waived_then(scan, host, sightings)
     text = formats.render(fmt, _snapshot(scan, host), results, waived)
     content_type = EXPORT_FORMATS[fmt][0]
     return text.encode("utf-8", "backslashreplace"), content_type, export_filename(host.name, scan.pk, fmt)
 
 
-def _result(s: Sighting) -> Result:
+def scan_results(scan: Scan) -> list[Result]:
+    """What ``scan`` reported, as the engine's Results in the engine's order (one query)."""
+    return [engine_result(s) for s in scan.reported().order_by("seq", "pk")]
+
+
+def engine_result(s: Sighting) -> Result:
+    """A Sighting as the engine's Result it was recorded from."""
     obj = ObjectRef(kind=s.object_kind, id=s.object_id, name=s.object_name) if s.object_kind else None
     evidence = s.evidence if isinstance(s.evidence, dict) else {}
     return Result(check_id=s.check_id, status=Status(s.status), message=s.message, object=obj, evidence=evidence)

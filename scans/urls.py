@@ -1,6 +1,6 @@
 from django.urls import path
 
-from scans import import_views, views, waiver_views
+from scans import fix_views, import_views, views, waiver_views
 
 app_name = "scans"
 
@@ -11,6 +11,9 @@ urlpatterns = [
     path("hosts/<int:pk>/scan/", views.scan_now, name="scan-now"),
     path("hosts/<int:pk>/drift/", views.drift, name="drift"),
     path("hosts/<int:pk>/import/", import_views.import_log, name="import"),
+    path("hosts/<int:pk>/fixes/", fix_views.fixes, name="fixes"),
+    path("hosts/<int:pk>/fixes/containers/<str:container_id>/", fix_views.container_fix, name="container-fix"),
+    path("hosts/<int:pk>/fixes.tar.gz", fix_views.fixes_bundle, name="fixes-bundle"),
     path("scans/<int:pk>/", views.scan_detail, name="scan"),
     path("scans/<int:pk>/progress/", views.scan_progress, name="scan-progress"),
     path("scans/<int:pk>/cancel/", views.scan_cancel, name="scan-cancel"),

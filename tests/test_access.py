@@ -31,7 +31,7 @@ from hosts.models import ConnectionTest, Host, PushToken, Tag
 from hosts.services import create_host, create_push_token
 from notifications.models import Channel
 from reports.models import Report, ReportSchedule
-from scans.models import Waiver
+from scans.models import ScanSnapshot, Waiver
 from scans.tests.factories import make_result, make_scan
 from schedules.models import Schedule
 from tests.personas import PERSONAS, persona_client
@@ -39,6 +39,10 @@ from vulns.models import CveWaiver, ImageReport
 from vulns.services import record_host_images, store_report
 
 pytestmark = pytest.mark.django_db
+
+# The world scan's raw snapshot, and the container of it whose fix the fix pages show.
+FIXTURE_HOST = Path(__file__).parents[1] / "dockerbench/tests/fixtures/hosts/misconfigured.json"
+FIX_CONTAINER = "9c1c8698135255bd21ec9250217c664ac8f8ed3264f6a6f38b105fb08d6a2cb7"  # "unconfined" there
 
 ROLES = {"admin", "operator", "viewer"}
 OPERATORS = {"admin", "operator"}
@@ -82,6 +86,9 @@ ACCESS: dict[str, Rule] = {
     "scans:overview": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:host": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:drift": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:fixes": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:container-fix": rule(Perm.VIEW_FINDINGS, ROLES),
+    "scans:fixes-bundle": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-progress": rule(Perm.VIEW_FINDINGS, ROLES),
     "scans:scan-export": rule(Perm.VIEW_FINDINGS, ROLES),
@@ -171,6 +178,9 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
     host = create_host("web-1", "tcp://web-1.example.invalid:2376", tags=[tag])
     scan = make_scan(host, warn_by_section={"5": 1})
     make_result(scan, "5.4", object_kind="container", object_name="db")
+    # What the fix pages write from: a raw snapshot and a WARN on one of its containers.
+    ScanSnapshot.pack(scan, FIXTURE_HOST.read_text()).save(force_insert=True)
+    make_result(scan, "5.22", object_kind="container", object_id=FIX_CONTAINER, object_name="unconfined")
     channel = Channel.objects.create(name="ops", url="http://127.0.0.1:9/hook", events=["scan_failed"])
     report = Report.objects.create(kind="fleet", params={"kind": "fleet"}, title="Fleet report", status="done")
     report.file.save("report.pdf", ContentFile(b"%PDF-1.7\n%%EOF\n"))
@@ -217,12 +227,14 @@ def url_of(name: str, world: dict[str, Any]) -> str:
         kwargs = {"pk": world["host"].pk}
     elif name == "hosts:connection-test":
         kwargs = {"test_id": world["test"].pk}
-    elif name in ("scans:host", "scans:drift", "scans:scan-now", "scans:import"):
+    elif name in ("scans:host", "scans:drift", "scans:scan-now", "scans:import", "scans:fixes", "scans:fixes-bundle"):
         kwargs = {"pk": world["host"].pk}
     elif name in ("scans:scan", "scans:scan-progress", "scans:scan-cancel"):
         kwargs = {"pk": world["scan"].pk}
     elif name == "scans:scan-export":
         kwargs = {"pk": world["scan"].pk, "fmt": "sarif"}
+    elif name == "scans:container-fix":
+        kwargs = {"pk": world["host"].pk, "container_id": FIX_CONTAINER}
     elif name == "scans:check":
         kwargs = {"check_id": "5.4"}
     elif name in ("scans:waiver", "scans:waiver-edit", "scans:waiver-revoke"):
