@@ -106,6 +106,41 @@ class HostWriteSerializer(serializers.Serializer):
     ssh_private_key = serializers.CharField(required=False, allow_blank=True, write_only=True, trim_whitespace=False)
 
 
+class FixChangeSerializer(serializers.Serializer):
+    check_id = serializers.CharField(help_text="The CIS recommendation it fixes, e.g. 5.4.")
+    what = serializers.CharField(help_text="The change as written: an option, a setting, a command.")
+    why = serializers.CharField()
+    may_break = serializers.CharField(help_text="What a reviewer should know before applying it; empty if nothing.")
+    review = serializers.CharField(help_text="Not empty: a person must decide it, and why.")
+
+
+class FixFileSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="Its name in the bundle: daemon.json, audit.rules, permissions.sh.")
+    what = serializers.CharField()
+    content = serializers.CharField()
+    changes = FixChangeSerializer(many=True)
+
+
+class ContainerFixSerializer(serializers.Serializer):
+    container_id = serializers.CharField()
+    name = serializers.CharField()
+    directory = serializers.CharField(help_text="Its folder in the bundle, under containers/.")
+    current_run = serializers.CharField(help_text="docker run, as it runs today.")
+    fixed_run = serializers.CharField(help_text="docker run, hardened.")
+    current_compose = serializers.CharField()
+    fixed_compose = serializers.CharField()
+    changes = FixChangeSerializer(many=True)
+
+
+class HostFixesSerializer(serializers.Serializer):
+    """A host's generated fixes (docs/fixes.md): nothing is applied, these are files to review."""
+
+    host = serializers.CharField()
+    scan = serializers.IntegerField(help_text="The scan they are written from: the host's latest.")
+    files = FixFileSerializer(many=True)
+    containers = ContainerFixSerializer(many=True)
+
+
 class ScanSerializer(serializers.ModelSerializer):
     host_name = serializers.CharField(source="host.name", read_only=True)
     grade = serializers.SerializerMethodField()

@@ -17,7 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,6 +26,8 @@ from api.renderers import AnyContent
 from core.access import ANY_ACCOUNT, Perm
 from dockerbench import risk
 from dockerbench.catalog import ALL_BY_ID
+from dockerbench.fixes import bundle
+from dockerbench.fixes.model import HostFixes
 from dockerbench.formats import csv_cell
 from hosts import services as host_services
 from hosts.forms import HostForm
@@ -34,6 +36,7 @@ from reports import services as report_services
 from reports.forms import ReportForm
 from reports.models import Report
 from scans import exports, waivers
+from scans import fixes as scan_fixes
 from scans import services as scan_services
 from scans.forms import WaiverForm
 from scans.models import Finding, Scan, Sighting, Waiver
@@ -112,6 +115,8 @@ class HostViewSet(viewsets.ModelViewSet):
         partial_update=Perm.CHANGE_HOST,
         destroy=Perm.DELETE_HOST,
         scan=Perm.RUN_SCAN,
+        fixes=Perm.VIEW_FINDINGS,
+        fixes_bundle=Perm.VIEW_FINDINGS,
     )
     serializer_class = serializers.HostSerializer
     filterset_class = filters.HostFilter
@@ -150,6 +155,40 @@ class HostViewSet(viewsets.ModelViewSet):
         host = self.get_object()
         scan, _created = scan_services.queue_scan(host, trigger=Scan.Trigger.API, user=request.user)
         return Response(serializers.ScanSerializer(_scans().get(pk=scan.pk)).data, status=status.HTTP_202_ACCEPTED)
+
+    def _fixes(self) -> tuple[HostFixes, int]:
+        found = scan_fixes.host_fixes(self.get_object())
+        if found.fixes is None or found.scan is None:
+            raise NotFound(found.reason)
+        return found.fixes, found.scan.pk
+
+    @extend_schema(responses={200: serializers.HostFixesSerializer}, filters=False)
+    @action(detail=True, methods=["get"])
+    def fixes(self, request: Request, pk: str | None = None) -> Response:
+        """The fixes written from the host's latest scan (docs/fixes.md): host files and each container's run
+        line and compose file, today's and hardened, with every change. Nothing is applied. 404 when the
+        scan's raw snapshot is gone, with the reason."""
+        written, scan_id = self._fixes()
+        dirs = bundle.container_dirs(written.containers)
+        data = {
+            "host": written.host,
+            "scan": scan_id,
+            "files": [
+                {"name": name, "what": what, "content": f.content, "changes": f.changes}
+                for name, what, f in bundle.host_files(written)
+            ],
+            "containers": [{**vars(c), "directory": dirs[c.container_id]} for c in written.containers],
+        }
+        return Response(serializers.HostFixesSerializer(data).data)
+
+    @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY}, filters=False)
+    @action(detail=True, methods=["get"], url_path="fixes/bundle", content_negotiation_class=AnyContent)
+    def fixes_bundle(self, request: Request, pk: str | None = None) -> FileResponse:
+        """The same fixes as one .tar.gz, what `python -m dockerbench --fixes DIR` writes."""
+        written, _scan_id = self._fixes()
+        filename = f"{bundle.bundle_name(written)}.tar.gz"
+        data = bundle.tar_gz(written)
+        return FileResponse(io.BytesIO(data), as_attachment=True, filename=filename, content_type="application/gzip")
 
 
 # -- scans -------------------------------------------------------------------------------------------------

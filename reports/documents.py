@@ -28,9 +28,11 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 import dockerbench
 from dockerbench.catalog import ALL_SECTIONS
+from dockerbench.fixes import bundle
 from hosts.models import CREDENTIAL_FIELDS, Host
 from reports import queries
 from scans import charts
+from scans import fixes as scan_fixes
 
 logger = logging.getLogger(__name__)
 
@@ -306,6 +308,7 @@ TOC_HOST = (
     ("changes", "New and fixed in the period"),
     ("waivers", "Waivers in force"),
     ("drift", "Drift highlights"),
+    ("fixes", "Fixes to review"),
     ("findings", "Every finding"),
     ("colophon", "Scans this report was made from"),
 )
@@ -340,7 +343,7 @@ def _prepare(request: ReportRequest, made_by: str, progress: Progress | None) ->
         report = queries.host_report(host, period=period, sections=sections, budget=budget)
         data = report.common
         title = request.title(host.name)
-        context |= {"data": data, "report": report, "host": host, "toc": TOC_HOST}
+        context |= {"data": data, "report": report, "host": host, "toc": TOC_HOST, "fixes": _fixes(host)}
         template = "reports/pdf/host.html"
     if progress:
         progress("Gathering data", 1, 1)
@@ -348,6 +351,21 @@ def _prepare(request: ReportRequest, made_by: str, progress: Progress | None) ->
     context["title"] = title
     html = render_to_string(template, context)
     return _Prepared(html=html, scan_ids=data.scan_ids, title=title)
+
+
+def _fixes(host: Host) -> dict[str, Any]:
+    """What the host report says of the host's generated fixes (scans.fixes): how many containers have one,
+    which host files there are, or why there are none. Three queries, whatever the size of the scan."""
+    found = scan_fixes.host_fixes(host)
+    if found.fixes is None:
+        return {"scan": found.scan, "reason": found.reason, "containers": 0, "files": []}
+    return {
+        "scan": found.scan,
+        "reason": "",
+        "containers": len(found.fixes.containers),
+        "changes": sum(len(c.changes) for c in found.fixes.containers),
+        "files": [name for name, _what, _f in bundle.host_files(found.fixes)],
+    }
 
 
 def _charts(request: ReportRequest, context: dict[str, Any]) -> dict[str, Any]:

@@ -17,13 +17,14 @@ from dockerbench.vulns import parse_report
 from hosts.models import Tag
 from hosts.services import create_host
 from reports.models import Report
-from scans.models import Waiver
+from scans.models import ScanSnapshot, Waiver
 from scans.tests.factories import make_result, make_scan
 from tests.personas import make_user
 from vulns.models import CveWaiver
 from vulns.services import store_report
 
 VULN_FIXTURES = Path(__file__).resolve().parents[2] / "dockerbench/tests/fixtures/vulns"
+HOST_FIXTURES = Path(__file__).resolve().parents[2] / "dockerbench/tests/fixtures/hosts"
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +43,8 @@ def world(settings: Any, tmp_path: Path) -> dict[str, Any]:
     host = create_host("web-1", "tcp://web-1.example.invalid:2376", tags=[tag])
     scan = make_scan(host, warn_by_section={"5": 1})
     result = make_result(scan, "5.4", object_kind="container", object_name="db")
+    # The raw snapshot the host's fixes are written from (GET /hosts/{id}/fixes/).
+    ScanSnapshot.pack(scan, (HOST_FIXTURES / "misconfigured.json").read_text()).save(force_insert=True)
     report = Report.objects.create(kind="fleet", params={"kind": "fleet"}, title="Fleet report", status="done")
     report.file.save("report.pdf", ContentFile(b"%PDF-1.7\n%%EOF\n"))
     waiver = Waiver.objects.create(
