@@ -71,6 +71,9 @@ LOOSE_CMD = "echo 1 > /tmp/state && mkdir -p /var/run && echo $$ > /var/run/app.
 BREAKS_CMD = "ip addr add 10.9.9.9/32 dev lo && echo up > /etc/dockerbench-state && exec sleep 3600"
 
 
+SHORTS = ("loose", "reach", "breaks", "uts")
+
+
 def remove_ours(client: docker.DockerClient) -> None:
     for c in client.containers.list(all=True, filters={"label": f"dockerbench.test=fixes-{RUN}"}):
         c.remove(force=True)
@@ -129,6 +132,9 @@ def engine(netns_dockerd: Dockerd) -> Iterator[dict[str, Any]]:
             "cap_add": ["NET_ADMIN"],
             "network_mode": "none",
         },
+        # The host's UTS namespace (5.21): a container of its own, as Debian's docker-compose v1 refuses
+        # `uts: host` in a compose file (see test_compose_files_are_valid).
+        "uts": {"image": TEST_IMAGE, "command": ["sleep", "3600"], "uts_mode": "host", "network_mode": "none"},
     }
     try:
         for short, spec in specs.items():
@@ -173,7 +179,7 @@ def claimed(fix: ContainerFix) -> set[str]:
 def recreated(engine: dict[str, Any]) -> dict[str, Any]:
     """Each container removed and started again from its hardened line, then the engine audited again."""
     client, daemon = engine["client"], engine["daemon"]
-    for short in ("loose", "reach", "breaks"):
+    for short in SHORTS:
         fix = engine["fixes"][name(short)]
         client.containers.get(name(short)).remove(force=True)
         proc = cli(daemon, fix.fixed_run)
@@ -185,7 +191,7 @@ def recreated(engine: dict[str, Any]) -> dict[str, Any]:
 
 def test_it_writes_a_fix_for_every_misconfigured_container_only(engine):
     ours = {n for n in engine["fixes"] if n.startswith(f"dbfix-{RUN}-")}
-    assert ours == {name("loose"), name("reach"), name("breaks")}
+    assert ours == {name("loose"), name("reach"), name("breaks"), name("uts")}
     for fix in engine["fixes"].values():
         assert {ch.check_id for ch in fix.changes} >= set(warns(engine["results"], fix.name))
 
@@ -212,7 +218,7 @@ def test_the_current_line_reproduces_the_container(engine):
 
 def test_hardened_containers_start_and_run_their_command(engine, recreated):
     client = engine["client"]
-    for short in ("loose", "reach", "breaks"):
+    for short in SHORTS:
         attrs = client.containers.get(name(short)).attrs
         assert attrs["State"]["Running"], (short, client.containers.get(name(short)).logs())
         assert attrs["RestartCount"] == 0, short
@@ -220,7 +226,7 @@ def test_hardened_containers_start_and_run_their_command(engine, recreated):
 
 
 def test_what_the_lines_claim_to_fix_no_longer_warns(engine, recreated):
-    for short in ("loose", "reach", "breaks"):
+    for short in SHORTS:
         fix = engine["fixes"][name(short)]
         before = set(warns(engine["results"], name(short)))
         after = set(warns(recreated["results"], name(short)))
@@ -255,6 +261,13 @@ def test_the_reaching_container_loses_the_socket_root_and_namespaces(engine, rec
     assert attrs["Mounts"] == []
     assert attrs["HostConfig"]["PidMode"] == "" and attrs["HostConfig"]["IpcMode"] != "host"
     assert "label=disable" not in (attrs["HostConfig"]["SecurityOpt"] or ())  # Docker's own, for the host PID
+
+
+def test_the_uts_container_leaves_the_hosts_uts_namespace(engine, recreated):
+    fix = engine["fixes"][name("uts")]
+    assert "5.21" in claimed(fix) and "--uts host" not in fix.fixed_run
+    assert engine["originals"]["uts"]["HostConfig"]["UTSMode"] == "host"
+    assert engine["client"].containers.get(name("uts")).attrs["HostConfig"]["UTSMode"] == ""
 
 
 def test_a_container_hardening_would_break_gets_review_and_a_line_that_runs(engine, recreated):
@@ -299,6 +312,8 @@ def test_compose_files_are_valid(engine, tmp_path):
         if not fix.name.startswith(f"dbfix-{RUN}-"):
             continue
         for kind, text in (("current", fix.current_compose), ("fixed", fix.fixed_compose)):
+            if kind == "current" and fix.name == name("uts"):
+                continue  # `uts: host` is in the Compose spec, but docker-compose v1.29 refuses it
             path = tmp_path / f"{fix.name}-{kind}.yml"
             path.write_text(text)
             proc = subprocess.run(
