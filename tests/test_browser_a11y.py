@@ -327,7 +327,7 @@ def test_every_page_a_persona_may_open_has_no_serious_accessibility_violation(
     assert not report, f"{persona}, {len(pages)} pages in {took:.0f} s at {DESKTOP} px:\n" + "\n".join(report)
 
 
-def test_the_fleet_and_a_host_have_no_serious_accessibility_violation_on_a_phone(
+def test_the_fleet_a_host_and_its_fixes_have_no_serious_accessibility_violation_on_a_phone(
     browser: Browser, live_server: LiveServer, rich: dict[str, Any]
 ) -> None:
     make_user("operator")
@@ -335,6 +335,11 @@ def test_the_fleet_and_a_host_have_no_serious_accessibility_violation_on_a_phone
         Visit("scans:overview", reverse("scans:overview")),
         Visit("scans:host", url_of("scans:host", rich)),
         Visit(f"scans:host {HOSTILE}", reverse("scans:host", args=[rich["hosts"][0].pk])),
+        # The pages of long lines (run commands, compose files, CVE lists) and of one's own tokens.
+        Visit("scans:fixes", url_of("scans:fixes", rich)),
+        Visit("scans:container-fix", url_of("scans:container-fix", rich)),
+        Visit("vulns:fleet", reverse("vulns:fleet")),
+        Visit("api:tokens", reverse("api:tokens")),
     ]
     with a11y_page(browser, PHONE) as page:
         log_in(page, live_server.url, "operator")

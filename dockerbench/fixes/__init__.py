@@ -4,12 +4,13 @@ Nothing here applies anything: every fix is a file to review. ``fixes_for(snapsh
 host's fixes (``HostFixes``); ``bundle.layout(fixes)`` lays them out as the bundle the CLI (``--fixes DIR``),
 the dashboard's download and the API write:
 
-    README.md                      what each file is, and every change with its check id
-    daemon.json.patch.json         the daemon.json to install: the effective one, merged with the fixes
-    audit.rules                    auditd rules for the exact paths found (section 1)
-    permissions.sh                 chown/chmod for the exact files and modes found (section 3)
-    containers/<name>/run.sh       the container as it runs today, then hardened, as docker run lines
-    containers/<name>/compose.yml  the same as a compose service, today's and hardened
+    README.md                              what each file is, and every change with its check id
+    daemon.json                            the daemon.json to install: the host's own, merged with the fixes
+    audit.rules                            auditd rules for the exact paths found (section 1)
+    permissions.sh                         chown/chmod for the exact files and modes found (section 3)
+    containers/<name>/run.sh               the container's hardened docker run line (today's in a comment)
+    containers/<name>/compose.current.yml  the container as a compose service, as it runs today
+    containers/<name>/compose.yml          the same service, hardened
 
 Each ``Change`` names the check it fixes and what it may break; one that cannot be made safely from what
 the snapshot shows is marked for review, with the reason, and is never written as a line that would fail.
