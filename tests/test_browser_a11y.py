@@ -288,8 +288,9 @@ def axe_problems(page: Page) -> list[str]:
     return problems
 
 
-def check_pages(page: Page, base: str, pages: list[Visit]) -> list[str]:
-    """Open each HTML page, check its answer and run axe on it: the report of every page with a problem."""
+def check_pages(page: Page, base: str, pages: list[Visit], *, max_width: int | None = None) -> list[str]:
+    """Open each HTML page, check its answer and run axe on it: the report of every page with a problem.
+    With ``max_width``, a page wider than that (it scrolls sideways as a whole) is a problem too."""
     report = []
     for visit in pages:
         # Asked first with the page's cookies: a download (a report's PDF) would not open as a page.
@@ -304,6 +305,10 @@ def check_pages(page: Page, base: str, pages: list[Visit]) -> list[str]:
             report.append(f"{visit.label} {visit.url}: answered {response.status}, expected {visit.status}")
             continue
         problems = axe_problems(page)
+        if max_width is not None:
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > max_width:
+                problems.append(f"the page is {width} px wide at {max_width} px: it scrolls sideways as a whole")
         if problems:
             report.append(f"{visit.label} {visit.url}:\n" + "\n".join(problems))
     return report
@@ -343,7 +348,7 @@ def test_the_fleet_a_host_and_its_fixes_have_no_serious_accessibility_violation_
     ]
     with a11y_page(browser, PHONE) as page:
         log_in(page, live_server.url, "operator")
-        report = check_pages(page, live_server.url, pages)
+        report = check_pages(page, live_server.url, pages, max_width=PHONE)
     assert not report, f"operator at {PHONE} px:\n" + "\n".join(report)
 
 
