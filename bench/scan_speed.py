@@ -236,6 +236,7 @@ def main() -> int:
     create_database(database_url)
     try:
         setup_django(database_url, args.redis_url)
+        from django.conf import settings
         from django.core.management import call_command
         from django.db import connections
 
@@ -244,6 +245,7 @@ def main() -> int:
 
         call_command("migrate", interactive=False, verbosity=0)
         app.conf.task_default_queue = queue
+        settings.DOCKERBENCH_INTERACTIVE_QUEUE = queue  # the scans it starts (trigger USER) go to the bench's queue
         with bench_daemon(args.socket, ROOT / ".bench") as url:
             client = docker.APIClient(base_url=url, version="auto", timeout=120)
             try:

@@ -276,6 +276,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True  # state lives on Scan rows, not in a result backend
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Scans go to a queue by who asked (scans.services.scan_queue); housekeeping stays on Celery's default queue
+# ("celery"). Workers read all three; one more reads only the first, so a "Scan now" never waits behind a night's
+# scans (docs/deployment.md).
+DOCKERBENCH_INTERACTIVE_QUEUE = "interactive"
+DOCKERBENCH_SCHEDULED_QUEUE = "scheduled"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:

@@ -130,7 +130,13 @@ def queue_scan(host: Host, *, trigger: str, user: Any = None) -> tuple[Scan, boo
     """
     active = Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).first()
     if active is not None:
-        _resend_if_waiting(active)
+        if active.status == Scan.Status.QUEUED and scan_queue(active.trigger) != scan_queue(trigger):
+            # Someone asks now for a host whose nightly scan waits (its turn in the window, or a full queue):
+            # the same scan goes on their queue at once; the scheduled message finds it taken and does nothing.
+            waiting_id = active.pk
+            transaction.on_commit(lambda: send_scan(waiting_id, trigger=trigger))
+        else:
+            _resend_if_waiting(active)
         return active, False
     try:
         with transaction.atomic():
@@ -142,7 +148,7 @@ def queue_scan(host: Host, *, trigger: str, user: Any = None) -> tuple[Scan, boo
         if active is None:
             raise
         return active, False
-    transaction.on_commit(lambda: send_scan(scan.pk))
+    transaction.on_commit(lambda: send_scan(scan.pk, trigger=trigger))
     return scan, True
 
 
@@ -156,14 +162,26 @@ def _resend_if_waiting(scan: Scan) -> None:
         return
     waited_since = scan.sent_at or scan.created
     if waited_since < timezone.now() - resend_after():
-        transaction.on_commit(lambda: send_scan(scan.pk, only_if_waiting=True))
+        transaction.on_commit(lambda: send_scan(scan.pk, only_if_waiting=True, trigger=scan.trigger))
 
 
-def send_scan(scan_id: int, *, only_if_waiting: bool = False) -> bool:
-    """Send the scan's task message (now, outside any transaction). Returns whether it was sent.
+def scan_queue(trigger: str) -> str:
+    """The queue a scan's message goes to: scheduled scans on one, every other trigger (a person, the API) on the
+    other, so the worker set aside for the latter is never busy with a night's scans (docs/deployment.md). The
+    names are settings so that a test session can have queues of its own."""
+    if trigger == Scan.Trigger.SCHEDULE:
+        return str(settings.DOCKERBENCH_SCHEDULED_QUEUE)
+    return str(settings.DOCKERBENCH_INTERACTIVE_QUEUE)
+
+
+def send_scan(scan_id: int, *, only_if_waiting: bool = False, trigger: str | None = None, countdown: float = 0) -> bool:
+    """Send the scan's task message (now, outside any transaction), on its trigger's queue (scan_queue). Returns
+    whether it was sent.
 
     With ``only_if_waiting``, only when the scan is still queued and its last message is older than
-    DOCKERBENCH_QUEUED_RESEND_SECONDS: concurrent callers send it once between them.
+    DOCKERBENCH_QUEUED_RESEND_SECONDS: concurrent callers send it once between them. With ``countdown``, the
+    message is due that many seconds from now, and ``sent_at`` records when it is due: the reaper does not take a
+    scan spread over a schedule's window, or waiting to retry, for a lost message.
     """
     now = timezone.now()
     waiting = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED)
@@ -171,10 +189,15 @@ def send_scan(scan_id: int, *, only_if_waiting: bool = False) -> bool:
         waiting = waiting.filter(
             Q(sent_at__isnull=True, created__lt=now - resend_after()) | Q(sent_at__lt=now - resend_after())
         )
-    if not waiting.update(sent_at=now, sends=F("sends") + 1):
+    if not waiting.update(sent_at=now + timedelta(seconds=countdown), sends=F("sends") + 1):
         return False
+    if trigger is None:
+        trigger = Scan.objects.filter(pk=scan_id).values_list("trigger", flat=True).first() or ""
     try:
-        current_app.send_task(RUN_SCAN_TASK, args=[scan_id])
+        options: dict[str, Any] = {"queue": scan_queue(trigger)}
+        if countdown > 0:
+            options["countdown"] = countdown
+        current_app.send_task(RUN_SCAN_TASK, args=[scan_id], **options)
     except Exception as exc:  # the broker is down: say so on the scan; the reaper sends it again
         log.warning("could not queue scan %s: %s", scan_id, exc)
         Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(

@@ -122,16 +122,18 @@ def test_docker_compose_config_is_valid() -> None:
 
 def test_it_has_web_worker_beat_redis_and_postgres(config: dict) -> None:
     services = config["services"]
-    assert set(services) == {"web", "worker", "beat", "redis", "postgres"}
+    assert set(services) == {"web", "worker", "worker-interactive", "beat", "redis", "postgres"}
     assert "gunicorn config.wsgi" in _command(services["web"])
-    assert _command(services["worker"]).startswith("celery -A config worker")
+    assert _command(services["worker"]).startswith("celery -A config worker -Q celery,interactive,scheduled ")
+    # A worker kept for the scans someone asks for: they never wait behind a night's scans.
+    assert _command(services["worker-interactive"]).startswith("celery -A config worker -Q interactive ")
     assert _command(services["beat"]).startswith("celery -A config beat")
     assert "django_celery_beat.schedulers:DatabaseScheduler" in _command(services["beat"])
     assert "postgres-data" in " ".join(str(volume) for volume in services["postgres"]["volumes"])
 
 
 def test_the_app_services_share_the_environment_from_the_variables(config: dict) -> None:
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-interactive", "beat"):
         environment = config["services"][name]["environment"]
         assert environment["DJANGO_SECRET_KEY"] == FAKE_ENV["DJANGO_SECRET_KEY"]
         assert environment["DOCKERBENCH_ENCRYPTION_KEY"] == FAKE_ENV["DOCKERBENCH_ENCRYPTION_KEY"]
@@ -139,20 +141,22 @@ def test_the_app_services_share_the_environment_from_the_variables(config: dict)
         assert environment["REDIS_URL"] == "redis://redis:6379/0"
 
 
-def test_only_the_worker_gets_the_docker_socket_and_read_only(config: dict) -> None:
+def test_only_the_workers_get_the_docker_socket_and_read_only(config: dict) -> None:
     mounts = {
         name: [str(volume) for volume in service.get("volumes", [])] for name, service in config["services"].items()
     }
-    assert [volume for volume in mounts["worker"] if "docker.sock" in volume] == [
-        "/var/run/docker.sock:/var/run/docker.sock:ro"
-    ]
+    workers = ("worker", "worker-interactive")
+    for name in workers:
+        assert [volume for volume in mounts[name] if "docker.sock" in volume] == [
+            "/var/run/docker.sock:/var/run/docker.sock:ro"
+        ]
     assert not any(
-        "docker.sock" in volume for name, volumes in mounts.items() if name != "worker" for volume in volumes
+        "docker.sock" in volume for name, volumes in mounts.items() if name not in workers for volume in volumes
     )
 
 
 def test_web_serves_the_reports_the_worker_stores_on_one_volume(config: dict) -> None:
-    for name in ("web", "worker"):
+    for name in ("web", "worker", "worker-interactive"):
         service = config["services"][name]
         assert service["environment"]["DOCKERBENCH_MEDIA_ROOT"] == "/app/var/media"
         assert any(str(volume).startswith("media:/app/var") for volume in service["volumes"]), name

@@ -127,7 +127,7 @@ class Dashboard:
 
     def worker_pid(self) -> int:
         """The worker's main process: the child of run_dashboard that runs `celery ... worker`."""
-        workers = [pid for pid, (_, argv) in _children(self.proc.pid).items() if "worker" in argv and "celery" in argv]
+        workers = [pid for pid, (_, argv) in _children(self.proc.pid).items() if "worker -n celery@%h" in argv]
         assert len(workers) == 1, f"expected one worker process, found {workers}:\n{self.output}"
         return workers[0]
 
@@ -231,20 +231,20 @@ def test_it_restarts_a_killed_worker_under_the_same_name_while_the_web_keeps_ans
     dashboard.proc.send_signal(signal.SIGTERM)
     assert dashboard.proc.wait(timeout=STOP_TIMEOUT + 5) == 0, dashboard.output
     assert "worker: Warm shutdown" in dashboard.output
-    assert dashboard.output.rstrip().endswith("Stopped web, worker and beat."), dashboard.output
+    assert dashboard.output.rstrip().endswith("Stopped web, worker, interactive and beat."), dashboard.output
     dashboard.wait_until_all_gone()
 
 
 def test_a_stop_while_the_worker_waits_to_be_restarted_stops_the_others_and_starts_nothing(
     dashboard: Dashboard,
 ) -> None:
-    dashboard.wait_for(r"^Started web \(pid \d+\), worker \(pid \d+\), beat \(pid \d+\)$")
+    dashboard.wait_for(r"^Started web \(pid \d+\), worker \(pid \d+\), interactive \(pid \d+\), beat \(pid \d+\)$")
     os.kill(dashboard.worker_pid(), signal.SIGKILL)
     dashboard.wait_for(r"^worker \(pid \d+\) was killed by SIGKILL after [\d.]+ s; restarting it in 1\.0 s$")
     dashboard.proc.send_signal(signal.SIGTERM)  # within the second it waits
     assert dashboard.proc.wait(timeout=STOP_TIMEOUT + 5) == 0, dashboard.output
     assert "worker started again" not in dashboard.output
-    assert "Stopping web, beat...\n" in dashboard.output
+    assert "Stopping web, interactive, beat (a worker first finishes its running task)...\n" in dashboard.output
     dashboard.wait_until_all_gone()
 
 
@@ -274,7 +274,7 @@ def test_a_worker_that_keeps_exiting_stops_the_dashboard_with_the_reason(crash_l
         output,
         re.MULTILINE,
     ), output
-    assert "Stopping web, beat...\n" in output, output
+    assert "Stopping web, interactive, beat (a worker first finishes its running task)...\n" in output, output
     crash_looping.wait_until_all_gone()
 
 

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode
 import docker
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
@@ -39,8 +40,11 @@ WORKER_START_TIMEOUT = 30.0
 _WORKER_MAIN = """
 import sys
 import tempfile
+from django.conf import settings
 from config.celery import app
 app.conf.task_default_queue = sys.argv[1]  # what the worker itself sends (run_schedule) stays on our queue
+settings.DOCKERBENCH_INTERACTIVE_QUEUE = sys.argv[1] + ".interactive"  # and so do the scans it sends
+settings.DOCKERBENCH_SCHEDULED_QUEUE = sys.argv[1] + ".scheduled"
 app.conf.broker_transport_options = {
     "visibility_timeout": float(sys.argv[2]),
     "unacked_restore_interval": 1,
@@ -52,21 +56,32 @@ app.worker_main(sys.argv[3:])
 
 @pytest.fixture(scope="session")
 def celery_queue(redis_url: str) -> Iterator[str]:
-    """This session's own queue on Redis: tasks the tests send go there, and only our workers read it."""
+    """This session's own queues on Redis: tasks the tests send go there, and only our workers read them.
+
+    The default queue is ``<queue>``, the scans' are ``<queue>.interactive`` and ``<queue>.scheduled``.
+    """
     queue = f"dockerbench-test-{uuid.uuid4().hex[:12]}"
     saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options, celery_app.conf.task_default_queue)
+    saved_queues = (settings.DOCKERBENCH_INTERACTIVE_QUEUE, settings.DOCKERBENCH_SCHEDULED_QUEUE)
     _reset_producer()
     celery_app.conf.broker_url = redis_url
     celery_app.conf.broker_transport_options = {}
     celery_app.conf.task_default_queue = queue
+    settings.DOCKERBENCH_INTERACTIVE_QUEUE, settings.DOCKERBENCH_SCHEDULED_QUEUE = _scan_queues(queue)
     yield queue
     _reset_producer()
     (celery_app.conf.broker_url, celery_app.conf.broker_transport_options, celery_app.conf.task_default_queue) = saved
+    settings.DOCKERBENCH_INTERACTIVE_QUEUE, settings.DOCKERBENCH_SCHEDULED_QUEUE = saved_queues
     client = redis.Redis.from_url(redis_url)
     try:
-        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        for name in (queue, *_scan_queues(queue)):
+            client.delete(name, f"_kombu.binding.{name}", f"_kombu.binding_permanent.{name}")
     finally:
         client.close()
+
+
+def _scan_queues(queue: str) -> tuple[str, str]:
+    return f"{queue}.interactive", f"{queue}.scheduled"
 
 
 def _reset_producer() -> None:
@@ -95,7 +110,8 @@ def database_url() -> str:
 
 
 class Worker:
-    """A real `celery worker` process (solo pool) on this session's queue."""
+    """A real `celery worker` process (solo pool) on this session's queues: all three, or those ``queues`` names
+    ("default", "interactive", "scheduled")."""
 
     def __init__(
         self,
@@ -106,6 +122,7 @@ class Worker:
         visibility_timeout: float,
         name: str | None = None,
         heartbeat_seconds: float | None = None,
+        queues: tuple[str, ...] = ("default", "interactive", "scheduled"),
     ) -> None:
         self.name = name or f"test-{uuid.uuid4().hex[:8]}@%h"
         self.hostname = self.name.replace("%h", socket.gethostname())
@@ -120,7 +137,9 @@ class Worker:
         }
         if heartbeat_seconds is not None:
             env["DOCKERBENCH_HEARTBEAT_SECONDS"] = str(heartbeat_seconds)
-        args = ["worker", "-P", "solo", "-Q", queue, "-n", self.name, "--loglevel", "INFO"]
+        interactive, scheduled = _scan_queues(queue)
+        names = {"default": queue, "interactive": interactive, "scheduled": scheduled}
+        args = ["worker", "-P", "solo", "-Q", ",".join(names[q] for q in queues), "-n", self.name, "--loglevel", "INFO"]
         args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -167,6 +186,7 @@ def start_worker(transactional_db: None, celery_queue: str, redis_url: str) -> I
         visibility_timeout: float = 3600,
         name: str | None = None,
         heartbeat_seconds: float | None = None,
+        queues: tuple[str, ...] = ("default", "interactive", "scheduled"),
     ) -> Worker:
         worker = Worker(
             celery_queue,
@@ -175,6 +195,7 @@ def start_worker(transactional_db: None, celery_queue: str, redis_url: str) -> I
             visibility_timeout=visibility_timeout,
             name=name,
             heartbeat_seconds=heartbeat_seconds,
+            queues=queues,
         )
         workers.append(worker)
         return worker

@@ -1,7 +1,11 @@
-"""The embedded dashboard on one machine: the web server, a Celery worker and Celery beat as child processes.
+"""The embedded dashboard on one machine: the web server, two Celery workers and Celery beat as child processes.
 
 `make run` starts it after `setup_dashboard`. Each child's output is printed with its name in front; Ctrl-C
-(or SIGTERM) stops all three, so nothing is left behind.
+(or SIGTERM) stops them all, so nothing is left behind.
+
+Two workers, because a scan someone asks for must not wait behind a night's scans: "worker" reads every queue
+(housekeeping, interactive and scheduled scans), "interactive" only the interactive one, so a "Scan now" finds a
+free slot even while every slot of the other is busy with a schedule (docs/deployment.md).
 
 A child that exits on its own (killed, out of memory, crashed) is started again, with a line saying which one, how
 it ended and when it comes back: after 1 s, then 2, 4, ... up to 30 s while it keeps failing, back to 1 s once it
@@ -9,9 +13,9 @@ has stayed up a minute. A child that exits CRASH_LIMIT times within CRASH_WINDOW
 bad option, a port already in use, settings that do not load): then everything is stopped and the command fails,
 naming it, instead of looping forever.
 
-The worker always runs as WORKER_NAME: on start it recovers the scans its dead predecessor held under that name
-(scans.tasks._recover_own_scans, which checks that their pids are gone), so a restarted worker picks up at once
-what a killed one left running.
+Each worker always runs under its own fixed name (WORKER_NAME, INTERACTIVE_WORKER_NAME): on start it recovers
+the scans its dead predecessor held under that name (scans.tasks._recover_own_scans, which checks that their pids
+are gone), so a restarted worker picks up at once what a killed one left running.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ CRASH_LIMIT = 5
 CRASH_WINDOW = 60.0
 # Celery's default node name (celery@<hostname>), passed explicitly: it must not change across restarts.
 WORKER_NAME = "celery@%h"
+INTERACTIVE_WORKER_NAME = "interactive@%h"
+# Celery's default queue: beat's housekeeping tasks and the schedules' run_schedule go there.
+DEFAULT_QUEUE = "celery"
 POLL_SECONDS = 0.2
 
 # The relay threads and the command's own lines share the terminal: one line at a time.
@@ -102,8 +109,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--addr", default="127.0.0.1:8000", help="address:port for the web server")
         parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
+        parser.add_argument(
+            "--interactive-concurrency",
+            type=int,
+            default=1,
+            help="processes of the second worker, kept for scans someone asks for",
+        )
 
-    def handle(self, *args: Any, addr: str, concurrency: int, **options: Any) -> None:
+    def handle(self, *args: Any, addr: str, concurrency: int, interactive_concurrency: int, **options: Any) -> None:
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         python = sys.executable
         # runserver is fine for one machine; without DEBUG it serves static files only with --insecure
@@ -116,9 +129,23 @@ class Command(BaseCommand):
         # out of memory) is as worth bringing back as a worker, and stopping the whole dashboard for it would cut
         # a running scan short. One that cannot start at all (port in use, broken settings) crash-loops and stops
         # everything like the others.
+        interactive, scheduled = settings.DOCKERBENCH_INTERACTIVE_QUEUE, settings.DOCKERBENCH_SCHEDULED_QUEUE
+        queues = f"-Q{DEFAULT_QUEUE},{interactive},{scheduled}"
         children = [
             _Child("web", web),
-            _Child("worker", [*celery, "worker", "-n", WORKER_NAME, "--loglevel=INFO", f"-c{concurrency}"]),
+            _Child("worker", [*celery, "worker", "-n", WORKER_NAME, queues, "--loglevel=INFO", f"-c{concurrency}"]),
+            _Child(
+                "interactive",
+                [
+                    *celery,
+                    "worker",
+                    "-n",
+                    INTERACTIVE_WORKER_NAME,
+                    f"-Q{interactive}",
+                    "--loglevel=INFO",
+                    f"-c{interactive_concurrency}",
+                ],
+            ),
             _Child("beat", [*celery, "beat", "--loglevel=INFO"]),
         ]
         stopping = threading.Event()
@@ -153,7 +180,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(f"\nDashboard: http://{addr}/")
             + f"\n  Log in as {username!r} with the password printed by the first run (or DOCKERBENCH_ADMIN_PASSWORD);"
             f"\n  forgot it? .venv/bin/python manage.py changepassword {username}"
-            f"\n  Database: {where}; broker: {broker}. Worker and beat are running. Ctrl-C stops all three.\n"
+            f"\n  Database: {where}; broker: {broker}. Workers and beat are running. Ctrl-C stops them all.\n"
         )
 
     def _supervise(self, children: list[_Child], stopping: threading.Event) -> str:
@@ -200,7 +227,8 @@ class Command(BaseCommand):
         running = [child for child in children if child.running()]
         if running:
             names = ", ".join(child.name for child in running)
-            why = " (a worker first finishes its running task)" if any(c.name == "worker" for c in running) else ""
+            workers = ("worker", "interactive")
+            why = " (a worker first finishes its running task)" if any(c.name in workers for c in running) else ""
             self._say(f"Stopping {names}{why}...")
         for child in running:
             with contextlib.suppress(ProcessLookupError):
@@ -218,7 +246,11 @@ class Command(BaseCommand):
             child.kill_group()  # whatever its main process left behind
             child.finish_output()
         if any(child.proc is not None for child in children):
-            self._say("Stopped web, worker and beat.")
+            self._say("Stopped " + _and([child.name for child in children]) + ".")
+
+
+def _and(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _seconds(seconds: float) -> str:
