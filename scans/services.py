@@ -122,11 +122,12 @@ def resend_after() -> timedelta:
     return timedelta(seconds=settings.DOCKERBENCH_QUEUED_RESEND_SECONDS)
 
 
-def queue_scan(host: Host, *, trigger: str, user: Any = None) -> tuple[Scan, bool]:
+def queue_scan(host: Host, *, trigger: str, user: Any = None, countdown: float = 0) -> tuple[Scan, bool]:
     """Queue a scan of a host, or return the one already queued or running (one at a time per host).
 
-    Returns (scan, created). The Celery task is sent when the surrounding transaction commits; an existing
-    queued scan that has waited DOCKERBENCH_QUEUED_RESEND_SECONDS for a worker has its message sent again.
+    Returns (scan, created). The Celery task is sent when the surrounding transaction commits, due ``countdown``
+    seconds later (a schedule's window); an existing queued scan that has waited DOCKERBENCH_QUEUED_RESEND_SECONDS
+    for a worker has its message sent again.
     """
     active = Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).first()
     if active is not None:
@@ -148,13 +149,13 @@ def queue_scan(host: Host, *, trigger: str, user: Any = None) -> tuple[Scan, boo
         if active is None:
             raise
         return active, False
-    transaction.on_commit(lambda: send_scan(scan.pk, trigger=trigger))
+    transaction.on_commit(lambda: send_scan(scan.pk, trigger=trigger, countdown=countdown))
     return scan, True
 
 
-def start_scan(host: Host, *, trigger: str, user: Any = None) -> Scan:
+def start_scan(host: Host, *, trigger: str, user: Any = None, countdown: float = 0) -> Scan:
     """Queue a scan of a host (see queue_scan) and return it."""
-    return queue_scan(host, trigger=trigger, user=user)[0]
+    return queue_scan(host, trigger=trigger, user=user, countdown=countdown)[0]
 
 
 def _resend_if_waiting(scan: Scan) -> None:

@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 from django_celery_beat import validators
 
-from schedules.models import Schedule
+from schedules.models import MAX_WINDOW_MINUTES, Schedule
 
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 _VALIDATORS = {
@@ -42,9 +42,19 @@ def next_run(schedule: Schedule, now: datetime | None = None) -> datetime | None
 class ScheduleForm(forms.ModelForm):
     """A crontab for one host or for every host with a tag; the crontab must parse the way beat parses it."""
 
+    # Left empty: all at once, as before windows existed.
+    window_minutes = forms.IntegerField(
+        label="Spread over (minutes)",
+        required=False,
+        min_value=0,
+        max_value=MAX_WINDOW_MINUTES,
+        help_text="Start the hosts' scans spread evenly over this many minutes instead of all at once: 60 from"
+        f" 02:00 scans until 03:00. 0 or empty: all at once. At most {MAX_WINDOW_MINUTES}.",
+    )
+
     class Meta:
         model = Schedule
-        fields = ["name", "host", "tag", *CRONTAB_FIELDS, "enabled"]
+        fields = ["name", "host", "tag", *CRONTAB_FIELDS, "window_minutes", "enabled"]
         help_texts = {
             "host": "Scan this host…",
             "tag": "…or every enabled host with this tag.",
@@ -54,6 +64,9 @@ class ScheduleForm(forms.ModelForm):
             "month_of_year": "1-12 or *",
             "day_of_week": "0-6 (Sunday is 0), mon-fri, or *",
         }
+
+    def clean_window_minutes(self) -> int:
+        return self.cleaned_data.get("window_minutes") or 0
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

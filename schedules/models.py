@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from auditlog.registry import auditlog
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
 from hosts.models import Host, Tag
+
+# A window longer than this would keep scans waiting past Redis' visibility timeout (an hour) many times over.
+MAX_WINDOW_MINUTES = 180
 
 
 class Schedule(models.Model):
@@ -22,6 +26,10 @@ class Schedule(models.Model):
     day_of_week = models.CharField(max_length=64, default="*")
     day_of_month = models.CharField(max_length=64, default="*")
     month_of_year = models.CharField(max_length=64, default="*")
+    # Its hosts' scans are spread evenly over this many minutes from when it fires (0: all at once).
+    window_minutes = models.PositiveSmallIntegerField(
+        "spread over (minutes)", default=0, validators=[MaxValueValidator(MAX_WINDOW_MINUTES)]
+    )
     enabled = models.BooleanField(default=True)
     periodic_task = models.OneToOneField(
         "django_celery_beat.PeriodicTask", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

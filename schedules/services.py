@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -86,18 +88,37 @@ def ensure_default_schedule(host: Host) -> Schedule:
     return save_schedule(schedule)
 
 
+def spread(schedule_id: int, host_ids: Sequence[int], window_minutes: int) -> dict[int, float]:
+    """Seconds from now at which each host's scan is due: evenly spaced over the window, in an order fixed by a
+    hash of (schedule, host), so a host keeps its place in the night however the fleet is listed, and a fleet
+    that grows only moves each host a little. Window 0: all at once."""
+    window = window_minutes * 60
+    if not window or not host_ids:
+        return dict.fromkeys(host_ids, 0.0)
+
+    def place(host_id: int) -> bytes:
+        return hashlib.sha256(f"{schedule_id}:{host_id}".encode()).digest()
+
+    ordered = sorted(host_ids, key=place)
+    step = window / len(ordered)
+    return {host_id: round(i * step, 1) for i, host_id in enumerate(ordered)}
+
+
 def run_schedule(schedule_id: int) -> list[Scan]:
     """Queue a scan (trigger SCHEDULE) of each enabled host the schedule targets. Returns the scans queued.
 
+    With a window, the hosts' scans are due at evenly spaced times over it (spread), instead of all at once.
     A host already scanning keeps its scan (start_scan returns it, and sends its message again when it has
     waited too long for a worker, so a lost message never blocks a night's scan).
     """
     schedule = Schedule.objects.filter(pk=schedule_id, enabled=True).first()
     if schedule is None:
         return []
+    hosts = list(schedule.target_hosts())
+    due = spread(schedule.pk, [host.pk for host in hosts], schedule.window_minutes)
     started = []
-    for host in schedule.target_hosts():
-        scan = start_scan(host, trigger=Scan.Trigger.SCHEDULE)
+    for host in hosts:
+        scan = start_scan(host, trigger=Scan.Trigger.SCHEDULE, countdown=due[host.pk])
         if scan.trigger == Scan.Trigger.SCHEDULE and scan.status == Scan.Status.QUEUED and scan.sends <= 1:
             started.append(scan)
     return started

@@ -137,3 +137,32 @@ def test_a_schedule_deleted_on_its_page_takes_its_beat_task_with_it(local_host: 
     assert client.post(reverse("schedules:delete", args=[schedule.pk])).status_code == 302
     assert not Schedule.objects.filter(pk=schedule.pk).exists()
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
+
+
+def test_a_window_spreads_the_hosts_evenly_and_each_host_keeps_its_place() -> None:
+    due = services.spread(7, list(range(1, 13)), 60)
+    assert sorted(due.values()) == [i * 300.0 for i in range(12)]  # 12 hosts over 60 min: one every 5 min
+    assert services.spread(7, list(reversed(range(1, 13))), 60) == due  # listed in another order: same places
+    assert services.spread(8, list(range(1, 13)), 60) != due  # another schedule: another order
+    assert services.spread(7, [1, 2, 3], 0) == {1: 0.0, 2: 0.0, 3: 0.0}
+
+
+def test_run_schedule_with_a_window_sends_each_scan_due_at_its_place_in_it(
+    django_capture_on_commit_callbacks,
+) -> None:
+    fleet = Tag.objects.create(name="fleet")
+    hosts = [create_host(f"w{i}", "unix:///var/run/docker.sock", tags=[fleet]) for i in range(4)]
+    schedule = Schedule.objects.create(name="spread", tag=fleet, window_minutes=60)
+    before = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = services.run_schedule(schedule.pk)
+
+    expected = services.spread(schedule.pk, [h.pk for h in hosts], 60)
+    assert len(queued) == 4
+    for scan in Scan.objects.filter(host__in=hosts):
+        # sent_at is when the message is due: the reaper does not take a scan waiting its turn for a lost one.
+        assert scan.sent_at is not None
+        due = (scan.sent_at - before).total_seconds()
+        assert expected[scan.host_id] <= due < expected[scan.host_id] + 5, (scan.host_id, due)
+    assert sorted(expected.values()) == [0.0, 900.0, 1800.0, 2700.0]

@@ -210,3 +210,14 @@ def test_next_run_follows_the_crontab_and_a_paused_schedule_has_none(schedule: S
     assert next_run(schedule, saturday_noon) == at(2026, 11, 30, 0, 0)
     schedule.enabled = False
     assert next_run(schedule, saturday_noon) is None
+
+
+def test_a_schedule_is_saved_with_its_window_and_the_list_shows_it(host: Host) -> None:
+    client = persona_client("operator")
+    response = client.post(reverse("schedules:add"), schedule_data(name="Spread", host=host.pk, window_minutes="60"))
+    assert response.status_code == 302, response.content.decode()
+    assert Schedule.objects.get(name="Spread").window_minutes == 60
+    assert "spread over 60 min" in client.get(reverse("schedules:list")).content.decode()
+    refused = client.post(reverse("schedules:add"), schedule_data(name="Too long", host=host.pk, window_minutes="181"))
+    assert refused.status_code == 200 and not Schedule.objects.filter(name="Too long").exists()
+    assert Schedule.objects.filter(window_minutes=0).count() == Schedule.objects.count() - 1  # empty: all at once
