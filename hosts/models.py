@@ -49,6 +49,9 @@ class Host(models.Model):
     tags = models.ManyToManyField(Tag, blank=True, related_name="hosts")
     enabled = models.BooleanField(default=True, help_text="Disabled hosts are never scanned on a schedule.")
     created = models.DateTimeField(auto_now_add=True)
+    # Since when its engine has not answered: set when a scan fails unreachable after its retries (or at once for a
+    # scan someone asked for), cleared by the next scan that collects (scans.services).
+    unreachable_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     facts_method = models.CharField(max_length=8, choices=Facts.choices, default=Facts.AUTO)
     probe_image = models.CharField(

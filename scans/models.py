@@ -93,6 +93,8 @@ class Scan(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     # When the task message was last sent to the broker, and how often: a lost message is sent again.
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Times it was queued again because its host did not answer (scans.services.UNREACHABLE_RETRIES).
+    retries = models.PositiveSmallIntegerField(default=0)
     sends = models.PositiveSmallIntegerField(default=0)
     # Live progress while running: {"phase": ..., "done": n, "total": m, "checks_done": k, "checks_total": 117}.
     progress = models.JSONField(default=dict, blank=True)

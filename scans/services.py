@@ -291,7 +291,7 @@ def run_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
     except ScanNotOwned as exc:
         log.warning("%s: its results were not recorded", exc)
     except CollectError as exc:
-        _fail(scan, str(exc))
+        _retry_or_fail_unreachable(scan, str(exc))
     except CredentialUnreadable:
         _fail(scan, "a credential of this host is unreadable (the encryption key changed?): enter it again")
     except SoftTimeLimitExceeded:
@@ -305,6 +305,29 @@ def run_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
         heartbeat.stop()
     scan.refresh_from_db()
     return scan
+
+
+def _retry_or_fail_unreachable(scan: Scan, message: str) -> None:
+    """The host did not answer. A scheduled scan is queued again after a backoff (a countdown: no worker slot is
+    held while it waits), DOCKERBENCH_UNREACHABLE_RETRIES times; then, as at once for a scan someone is waiting
+    for, it fails (the failed-scan notification goes) and the host is marked unreachable."""
+    if scan.trigger == Scan.Trigger.SCHEDULE and scan.retries < settings.DOCKERBENCH_UNREACHABLE_RETRIES:
+        delay = settings.DOCKERBENCH_UNREACHABLE_BACKOFF_SECONDS * 2**scan.retries
+        note = f"the host did not answer ({message}): trying again in {delay:g} s"
+        note += f" (retry {scan.retries + 1} of {settings.DOCKERBENCH_UNREACHABLE_RETRIES})"
+        if _owned(scan).update(
+            status=Scan.Status.QUEUED,
+            claim="",
+            worker_pid=None,
+            heartbeat=None,
+            retries=F("retries") + 1,
+            progress={"phase": "queued", "note": _text(note, 300)},
+        ):
+            send_scan(scan.pk, trigger=scan.trigger, countdown=delay)
+        return
+    # Marked before the failure is announced, so a notification sees it.
+    Host.objects.filter(pk=scan.host_id, unreachable_since__isnull=True).update(unreachable_since=timezone.now())
+    _fail(scan, f"{message} (tried {scan.retries + 1} times)" if scan.retries else message)
 
 
 def fail_after_retries(scan_id: int, claim: str, exc: BaseException) -> None:
@@ -473,6 +496,7 @@ def record_results(
         }
         scan.save(update_fields=["summary", "score", "warn_count", "engine_version", "status", "finished", "progress"])
         LatestScan.objects.update_or_create(host_id=scan.host_id, defaults={"scan": scan})
+        Host.objects.filter(pk=scan.host_id, unreachable_since__isnull=False).update(unreachable_since=None)
         record_host_images(scan.host_id, scan.pk, snapshot)
         waivers.apply_waivers([scan.host_id])
         transaction.on_commit(lambda: _announce(scan, news))
@@ -597,7 +621,7 @@ def reap_stale_scans() -> dict[str, int]:
         Q(heartbeat__lt=now - timeout) | Q(heartbeat__isnull=True, started__lt=now - timeout)
     )
     done = {"requeued": 0, "failed": 0, "resent": 0, "expired": 0, "raced": 0}
-    for scan in stale.only("pk", "worker", "worker_pid", "attempts", "heartbeat"):
+    for scan in stale.only("pk", "worker", "worker_pid", "attempts", "retries", "heartbeat"):
         outcome = _recover(scan, reason=f"its worker ({_holder(scan)}) stopped answering")
         done[outcome] += 1
     done["expired"] = Scan.objects.filter(status=Scan.Status.QUEUED, created__lt=now - QUEUED_TOO_LONG).update(
@@ -620,7 +644,7 @@ def reap_scans_of_dead_worker(worker: str) -> int:
     once instead of waiting for their heartbeat to go stale. Returns how many."""
     mine = Scan.objects.filter(status=Scan.Status.RUNNING, worker=_text(worker, _field_length(Scan, "worker")))
     recovered = 0
-    for scan in mine.only("pk", "worker", "worker_pid", "attempts", "heartbeat"):
+    for scan in mine.only("pk", "worker", "worker_pid", "attempts", "retries", "heartbeat"):
         if scan.worker_pid and process_alive(scan.worker_pid):
             continue
         recovered += _recover(scan, reason=f"its worker ({_holder(scan)}) was restarted") != "raced"
@@ -634,7 +658,8 @@ def _holder(scan: Scan) -> str:
 def _recover(scan: Scan, *, reason: str) -> str:
     """Queue a dead attempt's scan again, or fail it after MAX_ATTEMPTS. Conditional on the attempt it had."""
     held = Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING, attempts=scan.attempts)
-    if scan.attempts < MAX_ATTEMPTS:
+    # Claims after an unreachable host's retries (scans.services._retry_or_fail_unreachable) are not deaths.
+    if scan.attempts - scan.retries < MAX_ATTEMPTS:
         if held.update(
             status=Scan.Status.QUEUED,
             claim="",
