@@ -41,6 +41,10 @@ app.conf.beat_schedule = {
     "resend-lost-deliveries": {"task": "notifications.tasks.resend_lost_deliveries", "schedule": 300.0},
     # Reports past DOCKERBENCH_REPORT_RETENTION_DAYS go, with their files; a report whose worker died is failed.
     "prune-reports": {"task": "reports.tasks.prune_reports", "schedule": crontab(hour="3", minute="45")},
+    # Scans past DOCKERBENCH_SCAN_RETENTION_DAYS and audit entries past DOCKERBENCH_AUDIT_RETENTION_DAYS, in
+    # short batches (core.retention); idempotent, so a missed night is caught up by the next.
+    "prune-scans": {"task": "scans.tasks.prune_scans", "schedule": crontab(hour="4", minute="0")},
+    "prune-audit-entries": {"task": "core.tasks.prune_audit_entries", "schedule": crontab(hour="4", minute="15")},
     "reap-reports": {"task": "reports.tasks.reap_reports", "schedule": 300.0},
 }
 

@@ -316,6 +316,13 @@ DOCKERBENCH_ENCRYPTION_KEY = os.environ.get("DOCKERBENCH_ENCRYPTION_KEY", "")
 DOCKERBENCH_PROBE_IMAGE = os.environ.get("DOCKERBENCH_PROBE_IMAGE", "busybox:stable")
 # Raw snapshots are kept this many days for re-evaluation; summaries and results are kept.
 DOCKERBENCH_SNAPSHOT_RETENTION_DAYS = env_int("DOCKERBENCH_SNAPSHOT_RETENTION_DAYS", 30)
+# Scans older than this many days go (each host's latest and newest stay; findings, episodes and the fleet's
+# daily totals are kept): scans.retention. 0 keeps every scan; at least 7 days are kept.
+DOCKERBENCH_SCAN_RETENTION_DAYS = env_int("DOCKERBENCH_SCAN_RETENTION_DAYS", 400)
+# Audit entries (django-auditlog) older than this many days go; 0 keeps them all.
+DOCKERBENCH_AUDIT_RETENTION_DAYS = env_int("DOCKERBENCH_AUDIT_RETENTION_DAYS", 365)
+# Pruning deletes at most this many rows per transaction (core.retention): short row locks, never a table lock.
+DOCKERBENCH_PRUNE_BATCH_SIZE = env_int("DOCKERBENCH_PRUNE_BATCH_SIZE", 1000)
 # Where people open the dashboard (https://dockerbench.example.com): notifications link to its pages. Unset: no links.
 DOCKERBENCH_BASE_URL = os.environ.get("DOCKERBENCH_BASE_URL", "").strip().rstrip("/")
 if DOCKERBENCH_BASE_URL and not re.match(r"^https?://[^/\s]+(/\S*)?$", DOCKERBENCH_BASE_URL):

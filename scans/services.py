@@ -34,6 +34,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from core.audit import record_event
+from core.retention import delete_in_batches
 from dockerbench.collect import CollectError, collect_snapshot
 from dockerbench.report import summarize
 from dockerbench.results import Result
@@ -689,11 +690,12 @@ def prune_snapshots() -> int:
     """Delete raw snapshots and container diffs older than the retention, except those of each host's latest
     scan (the next scan compares its diffs with them). Returns how many raw snapshots went.
 
-    Findings keep their whole history (sightings and episodes); a scan's raw snapshot and its `docker diff`
-    per container are what a year would otherwise grow by (bench/README.md).
+    A scan's raw snapshot and its `docker diff` per container are what a year would otherwise grow by
+    (bench/README.md); the scans themselves go later, after DOCKERBENCH_SCAN_RETENTION_DAYS (scans.retention).
     """
     cutoff = timezone.now() - timedelta(days=settings.DOCKERBENCH_SNAPSHOT_RETENTION_DAYS)
     latest = LatestScan.objects.values("scan_id")
-    deleted, _ = ScanSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest).delete()
-    DiffSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest).delete()
+    # In short batches (core.retention): a month of a large fleet's diffs is never one long DELETE.
+    deleted = delete_in_batches(ScanSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest))
+    delete_in_batches(DiffSnapshot.objects.filter(scan__created__lt=cutoff).exclude(scan_id__in=latest))
     return deleted

@@ -9,7 +9,7 @@ from celery.signals import worker_ready
 from django import db
 from django.conf import settings
 
-from scans import services, waivers
+from scans import retention, services, waivers
 
 # The soft limit lets the service record "took too long"; the hard one ends a scan stuck in I/O.
 HARD_LIMIT_GRACE = 30
@@ -47,6 +47,12 @@ def reap_stale_scans() -> dict[str, int]:
 @shared_task(acks_late=True, soft_time_limit=600, time_limit=660)
 def prune_snapshots() -> int:
     return services.prune_snapshots()
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1860)
+def prune_scans() -> dict[str, int]:
+    # Idempotent: filters on age, deleted in committed batches; a run cut off is finished by the next.
+    return retention.prune_scans()
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
