@@ -105,6 +105,7 @@ def collect_snapshot(
                 progress=progress,
                 top=method == "none",
                 after_info=start_facts if overlap else None,
+                host_diff=target.scheme == "unix",
             )
             t0 = time.perf_counter()
             if method != "none" and not overlap:
@@ -130,10 +131,16 @@ def collect_snapshot(
             timings["top"] = round(time.perf_counter() - t0, 4)
         elif containers is not None:
             sources["top"] = {"api": sum(1 for c in containers if c.running)}
+        if containers is not None:
+            sources["diff"] = dict(api.diff_sources)
     finally:
         client.close()
     # Where each container's processes came from: "host" (/proc, in the fact script's pass) or "api".
+    # And each container's diff: "host" (its overlay2 layers, collect.overlay_diff) or "api"; when no diff
+    # could come from the host, why ("host_diff_off").
     connection = {"scheme": target.scheme, "tls": target.tls is not None, "facts": method, "sources": sources}
+    if api.host_diff_off:
+        connection["host_diff_off"] = api.host_diff_off
     collected = HostSnapshot(
         target=target.url,
         collected_at=collected_at,

@@ -29,6 +29,7 @@ import requests
 from docker.tls import TLSConfig
 from docker.transport.sshconn import SSHConnectionPool, SSHHTTPAdapter
 
+from dockerbench.collect import overlay_diff
 from dockerbench.snapshot import ContainerSnapshot, DiffEntry, ImageSnapshot
 
 T = TypeVar("T")
@@ -356,6 +357,10 @@ class ApiParts:
     missing: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     vanished: tuple[str, ...] = ()
+    # Where each container's diff came from: "host" (its overlay2 layers, overlay_diff) or "api".
+    diff_sources: dict[str, int] = field(default_factory=lambda: {"host": 0, "api": 0})
+    # Why the host could not read diffs at all ("" when it could, or was not asked to).
+    host_diff_off: str = ""
 
 
 class _Gone(Exception):  # noqa: N818 - an internal signal, not an error
@@ -392,6 +397,7 @@ def collect_api(
     progress: Callable[[str, int, int], None] | None = None,
     top: bool = True,
     after_info: Callable[[dict[str, Any]], None] | None = None,
+    host_diff: bool = False,
 ) -> ApiParts:
     """Fetch everything the checks need from the Docker API.
 
@@ -411,6 +417,10 @@ def collect_api(
     could not finish become missing rather than partial, so no check can PASS
     on half a list; the calls still queued then fail at once instead of each
     waiting for its timeout.
+
+    With ``host_diff`` (the engine is on this machine), each container's diff
+    is computed from its overlay2 layers where that gives exactly the
+    API's answer (overlay_diff), and asked of the API otherwise.
     """
     parts = ApiParts()
     missing, timings = parts.missing, parts.timings
@@ -439,6 +449,13 @@ def collect_api(
         raise CollectError(f"the engine stopped answering: {_why(exc)}") from exc
     if after_info is not None:
         after_info(parts.info or {})
+    read_diff = overlay_diff.reader_for(parts.info or {}) if host_diff else None
+    if host_diff and read_diff is None:
+        parts.host_diff_off = overlay_diff.driver_reason(parts.info or {})
+
+    def diff_from(source: str) -> None:
+        with lock:
+            parts.diff_sources[source] += 1
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         listing = {
@@ -470,7 +487,11 @@ def collect_api(
                 progress(kind, done, total)
 
         c_futs = [
-            pool.submit(timed, "containers", lambda row=row: _container(client, row, with_top=top))
+            pool.submit(
+                timed,
+                "containers",
+                lambda row=row: _container(client, row, with_top=top, read_diff=read_diff, diff_from=diff_from),
+            )
             for row in container_rows
         ]
         i_futs = [pool.submit(timed, "images", lambda row=row: _image(client, row)) for row in image_rows]
@@ -529,8 +550,18 @@ def _row_name(row: dict[str, Any]) -> str:
     return names[0].lstrip("/") if names else str(row.get("Id", "?"))[:12]
 
 
-def _container(client: docker.APIClient, row: dict[str, Any], *, with_top: bool = True) -> ContainerSnapshot:
+def _container(
+    client: docker.APIClient,
+    row: dict[str, Any],
+    *,
+    with_top: bool = True,
+    read_diff: Callable[[dict[str, Any]], tuple[DiffEntry, ...]] | None = None,
+    diff_from: Callable[[str], None] | None = None,
+) -> ContainerSnapshot:
     """Inspect, top (unless not ``with_top``) and diff of one container.
+
+    The diff comes from ``read_diff(inspect)`` when given and it is exact
+    (no NotExact), else from the API; ``diff_from`` is told which.
 
     A part the engine refuses for this container alone is recorded in its
     ``errors``; losing the engine itself propagates, so the whole list is
@@ -549,10 +580,16 @@ def _container(client: docker.APIClient, row: dict[str, Any], *, with_top: bool 
         errors["top"] = "the container is not running"
     elif with_top:
         top = _top(client, cid, errors)
+    if read_diff is not None:
+        try:
+            diff = read_diff(inspect)
+        except overlay_diff.NotExact:
+            diff = None
+    if diff_from is not None:
+        diff_from("host" if diff is not None else "api")
     try:
-        diff = tuple(
-            DiffEntry(_DIFF_KINDS.get(d.get("Kind"), "?"), str(d.get("Path", ""))) for d in client.diff(cid) or ()
-        )
+        if diff is None:
+            diff = api_diff(client, cid)
     except docker.errors.NotFound:
         errors["diff"] = "the container was removed while it was examined"
     except docker.errors.APIError as exc:
@@ -561,6 +598,11 @@ def _container(client: docker.APIClient, row: dict[str, Any], *, with_top: bool 
         errors["diff"] = _why(exc)  # a huge diff on a slow disk: this container alone
     name = str(inspect.get("Name") or "").lstrip("/") or cid[:12]
     return ContainerSnapshot(id=cid, name=name, inspect=inspect, running=running, top=top, diff=diff, errors=errors)
+
+
+def api_diff(client: docker.APIClient, cid: str) -> tuple[DiffEntry, ...]:
+    """``docker diff`` of one container as the engine answers it (siblings in no stable order)."""
+    return tuple(DiffEntry(_DIFF_KINDS.get(d.get("Kind"), "?"), str(d.get("Path", ""))) for d in client.diff(cid) or ())
 
 
 def _top(client: docker.APIClient, cid: str, errors: dict[str, str]) -> dict[str, Any] | None:

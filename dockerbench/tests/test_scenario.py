@@ -20,6 +20,7 @@ import pytest
 
 from dockerbench.catalog import EXTRA_RECOMMENDATIONS
 from dockerbench.collect import CollectOptions, Target, collect_snapshot
+from dockerbench.collect.docker_api import api_diff
 from dockerbench.report import check_status, group_by_check, render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
@@ -261,3 +262,16 @@ def test_cli_audits_the_engine_and_fails_on_warn(docker_url, scenario, tmp_path)
     doc = json.loads(out.read_text())
     assert doc["schema"] == "dockerbench.report/1"
     assert {c["id"] for c in doc["checks"]} == {f"5.{i}" for i in range(1, 33)}
+
+
+def test_every_containers_diff_read_from_the_host_is_the_apis(audit, scenario):
+    """A local audit reads each diff from the container's layers (collect.overlay_diff): the API's answer."""
+    snap, _ = audit
+    api = scenario["client"].api
+    ours = [c for c in snap.containers or () if c.name in set(scenario["names"].values())]
+    assert len(ours) == len(scenario["names"])
+    for c in ours:
+        # dockerd lists siblings in Go's map order, which changes from call to call: compare the entries.
+        assert c.diff is not None, c.name
+        assert sorted((e.path, e.kind) for e in c.diff) == sorted((e.path, e.kind) for e in api_diff(api, c.id))
+    assert snap.connection["sources"]["diff"]["host"] >= len(ours)
