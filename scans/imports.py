@@ -18,7 +18,6 @@ import hashlib
 from datetime import UTC
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.audit import record_event
@@ -26,7 +25,7 @@ from dockerbench.import_dockerbench import IMPORTED_FROM, ImportedAudit, Unmappe
 from dockerbench.snapshot import HostSnapshot
 from hosts.models import Host
 from scans.models import Scan
-from scans.services import record_results, storable
+from scans.services import record_once, record_results, running_scan, storable
 
 IMPORT_TARGET = "imported from docker-bench-security"
 # docker-bench repeats a check's whole item list in each item's details; the summary keeps this much of a text.
@@ -48,47 +47,24 @@ def import_dockerbench_log(host: Host, data: bytes, *, user: Any, filename: str 
     """
     audit = parse_dockerbench_log(data, filename=filename)
     digest = hashlib.sha256(data).hexdigest()
-    existing = Scan.objects.filter(host=host, source_digest=digest).first()
-    if existing is not None:
-        return existing, False
-    if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
-        raise _busy()
-    started = timezone.now()
-    try:
-        with transaction.atomic():
-            scan = Scan.objects.create(
-                host=host,
-                status=Scan.Status.RUNNING,
-                trigger=Scan.Trigger.IMPORT,
-                triggered_by=user if getattr(user, "is_authenticated", False) else None,
-                attempts=1,
-                started=started,
-                heartbeat=started,
-                source_digest=digest,
-                worker=f"import by {getattr(user, 'username', '') or 'unknown'}"[:200],
-                progress={"phase": "storing"},
-            )
-            record_results(scan, _snapshot(audit), list(audit.results))
-            # record_results wrote the summary; the import's own part is added in the same transaction.
-            scan.refresh_from_db(fields=["summary"])
-            scan.summary = {**scan.summary, "imported": imported_summary(audit, filename=filename)}
-            scan.save(update_fields=["summary"])
-            record_event(
-                scan,
-                "scan imported",
-                actor=user,
-                changes={"trigger": [None, Scan.Trigger.IMPORT], "docker_bench": [None, audit.version]},
-            )
-    except IntegrityError:
-        # Another upload won the race: the same file (that scan is the answer), or a scan of this host started.
-        existing = Scan.objects.filter(host=host, source_digest=digest).first()
-        if existing is not None:
-            return existing, False
-        if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
-            raise _busy() from None
-        raise
-    scan.refresh_from_db()
-    return scan, True
+
+    def record() -> Scan:
+        worker = f"import by {getattr(user, 'username', '') or 'unknown'}"
+        scan = running_scan(host, trigger=Scan.Trigger.IMPORT, digest=digest, worker=worker, phase="storing", user=user)
+        record_results(scan, _snapshot(audit), list(audit.results))
+        # record_results wrote the summary; the import's own part is added in the same transaction.
+        scan.refresh_from_db(fields=["summary"])
+        scan.summary = {**scan.summary, "imported": imported_summary(audit, filename=filename)}
+        scan.save(update_fields=["summary"])
+        record_event(
+            scan,
+            "scan imported",
+            actor=user,
+            changes={"trigger": [None, Scan.Trigger.IMPORT], "docker_bench": [None, audit.version]},
+        )
+        return scan
+
+    return record_once(host, digest, busy=_busy(), record=record)
 
 
 def _busy() -> ImportRefused:

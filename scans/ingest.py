@@ -21,8 +21,6 @@ import zlib
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from core.audit import record_event
 from dockerbench.jsonfile import load_untrusted_json
@@ -33,7 +31,7 @@ from dockerbench.validate import SnapshotInvalid, validate_snapshot
 from hosts.models import PushToken
 from hosts.services import redaction_key
 from scans.models import Scan
-from scans.services import record_results
+from scans.services import record_once, record_results, running_scan
 from vulns.services import StaleReport, attach_known_reports, store_report
 
 log = logging.getLogger(__name__)
@@ -139,49 +137,28 @@ def record_push(token: PushToken, body: bytes, *, content_type: str, content_enc
     """
     host = token.host
     snapshot, digest = parse_snapshot(snapshot_text(body, content_type=content_type, content_encoding=content_encoding))
-    existing = Scan.objects.filter(host=host, source_digest=digest).first()
-    if existing is not None:
-        return existing, False
-    if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
-        raise _busy()
-    started = timezone.now()
     t0 = time.perf_counter()
-    # The host's own redaction key hashed what it redacted; anything it left in clear (an older or a hostile
-    # client) is redacted here with the dashboard's, before it is judged or stored.
-    snapshot = redact_snapshot(snapshot, redaction_key())
-    try:
-        with transaction.atomic():
-            scan = Scan.objects.create(
-                host=host,
-                status=Scan.Status.RUNNING,
-                trigger=Scan.Trigger.PUSH,
-                attempts=1,
-                started=started,
-                heartbeat=started,
-                source_digest=digest,
-                worker=f"push token {token.prefix}",
-                progress={"phase": "evaluating"},
-            )
-            snapshot = _with_image_reports(host, snapshot)
-            t1 = time.perf_counter()
-            results = evaluate(snapshot, select())
-            timings = {"receive": round(t1 - t0, 4), "evaluate": round(time.perf_counter() - t1, 4)}
-            record_results(scan, snapshot, results, timings=timings)
-            record_event(
-                scan,
-                "scan pushed",
-                changes={"trigger": [None, Scan.Trigger.PUSH], "push_token": [None, f"{token.prefix}… ({token.name})"]},
-            )
-    except IntegrityError:
-        # Another push won the race: the same snapshot (that scan is the answer), or a scan of this host started.
-        existing = Scan.objects.filter(host=host, source_digest=digest).first()
-        if existing is not None:
-            return existing, False
-        if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
-            raise _busy() from None
-        raise
-    scan.refresh_from_db()
-    return scan, True
+
+    def record() -> Scan:
+        # The host's own redaction key hashed what it redacted; anything it left in clear (an older or a hostile
+        # client) is redacted here with the dashboard's, before it is judged or stored.
+        judged = redact_snapshot(snapshot, redaction_key())
+        scan = running_scan(
+            host, trigger=Scan.Trigger.PUSH, digest=digest, worker=f"push token {token.prefix}", phase="evaluating"
+        )
+        judged = _with_image_reports(host, judged)
+        t1 = time.perf_counter()
+        results = evaluate(judged, select())
+        timings = {"receive": round(t1 - t0, 4), "evaluate": round(time.perf_counter() - t1, 4)}
+        record_results(scan, judged, results, timings=timings)
+        record_event(
+            scan,
+            "scan pushed",
+            changes={"trigger": [None, Scan.Trigger.PUSH], "push_token": [None, f"{token.prefix}… ({token.name})"]},
+        )
+        return scan
+
+    return record_once(host, digest, busy=_busy(), record=record)
 
 
 def _with_image_reports(host: Any, snapshot: HostSnapshot) -> HostSnapshot:

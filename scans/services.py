@@ -23,6 +23,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -516,6 +517,51 @@ def _failed_parts(snapshot: HostSnapshot) -> list[str]:
 
 
 TRACKED = tracking.Models(Finding=Finding, Sighting=Sighting, Episode=Episode)
+
+
+def record_once(host: Host, digest: str, *, busy: Exception, record: Callable[[], Scan]) -> tuple[Scan, bool]:
+    """Record a scan no worker collected (pushed by the host, imported from a file) once per (host, digest).
+
+    Returns (scan, created): the scan made before from the same digest, with created False, or the one
+    ``record`` makes and stores (it runs in a transaction of its own, and stores nothing if it raises). Raises
+    ``busy`` while a scan of the host is queued or running. Races are settled by the database: the unique
+    (host, source_digest) and the one-active-scan-per-host constraints.
+    """
+    existing = Scan.objects.filter(host=host, source_digest=digest).first()
+    if existing is not None:
+        return existing, False
+    if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
+        raise busy
+    try:
+        with transaction.atomic():
+            scan = record()
+    except IntegrityError:
+        # Another upload won the race: the same digest (that scan is the answer), or a scan of this host started.
+        existing = Scan.objects.filter(host=host, source_digest=digest).first()
+        if existing is not None:
+            return existing, False
+        if Scan.objects.filter(host=host, status__in=Scan.ACTIVE_STATUSES).exists():
+            raise busy from None
+        raise
+    scan.refresh_from_db()
+    return scan, True
+
+
+def running_scan(host: Host, *, trigger: str, digest: str, worker: str, phase: str, user: Any = None) -> Scan:
+    """A scan made RUNNING under attempt 1, as record_results wants it, for what arrived whole (record_once)."""
+    started = timezone.now()
+    return Scan.objects.create(
+        host=host,
+        status=Scan.Status.RUNNING,
+        trigger=trigger,
+        triggered_by=user if getattr(user, "is_authenticated", False) else None,
+        attempts=1,
+        started=started,
+        heartbeat=started,
+        source_digest=digest,
+        worker=worker[:200],
+        progress={"phase": phase},
+    )
 
 
 def is_first(scan: Scan) -> bool:
