@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dockerbench.catalog import BY_ID, RECOMMENDATIONS, section_of
-from dockerbench.jsonfile import load_untrusted_json
+from dockerbench.jsonfile import json_kind, load_untrusted_json
 from dockerbench.results import ObjectRef, Result, Status
 
 IMPORTED_FROM = "docker-bench-security"
@@ -96,7 +96,7 @@ def parse_dockerbench_log(data: bytes | str, *, filename: str = "") -> ImportedA
 def _parse(data: bytes | str) -> ImportedAudit:
     doc = _load(data)
     if not isinstance(doc, dict):
-        raise DockerBenchLogError(f"the top level is {_kind(doc)}; docker-bench's log is a JSON object")
+        raise DockerBenchLogError(f"the top level is {json_kind(doc)}; docker-bench's log is a JSON object")
     if "dockerbenchsecurity" not in doc:
         keys = ", ".join(repr(k[:40]) for k in list(doc)[:6]) or "none"
         raise DockerBenchLogError(
@@ -105,16 +105,16 @@ def _parse(data: bytes | str) -> ImportedAudit:
     version = _text(doc["dockerbenchsecurity"], "dockerbenchsecurity", MAX_NAME_CHARS)
     tests = doc.get("tests")
     if not isinstance(tests, list):
-        raise DockerBenchLogError(f'"tests" is {_kind(tests)}; docker-bench writes a list')
+        raise DockerBenchLogError(f'"tests" is {json_kind(tests)}; docker-bench writes a list')
     reader = _Reader(mapped=_SUPPORTED_VERSION.fullmatch(version) is not None, version=version)
     for i, entry in enumerate(tests):
         where = f"tests[{i}]"
         if not isinstance(entry, dict):
-            raise DockerBenchLogError(f"{where} is {_kind(entry)}, not an object")
+            raise DockerBenchLogError(f"{where} is {json_kind(entry)}, not an object")
         if "results" in entry:
             results = entry["results"]
             if not isinstance(results, list):
-                raise DockerBenchLogError(f"{where}.results is {_kind(results)}, not a list")
+                raise DockerBenchLogError(f"{where}.results is {json_kind(results)}, not a list")
             for j, result in enumerate(results):
                 reader.read(result, f"{where}.results[{j}]")
         else:
@@ -158,7 +158,7 @@ class _Reader:
 
     def read(self, entry: Any, where: str) -> None:
         if not isinstance(entry, dict):
-            raise DockerBenchLogError(f"{where} is {_kind(entry)}, not an object")
+            raise DockerBenchLogError(f"{where} is {json_kind(entry)}, not an object")
         check_id = _text(entry.get("id"), f"{where}.id", MAX_NAME_CHARS)
         desc = _text(entry.get("desc"), f"{where}.desc", MAX_TEXT_CHARS)
         if "result" not in entry:
@@ -167,7 +167,7 @@ class _Reader:
         details = _text(entry.get("details"), f"{where}.details", MAX_TEXT_CHARS)
         items = entry.get("items")
         if items is not None and not isinstance(items, list):
-            raise DockerBenchLogError(f"{where}.items is {_kind(items)}, not a list")
+            raise DockerBenchLogError(f"{where}.items is {json_kind(items)}, not a list")
 
         def unmapped(reason: str) -> None:
             self.unmapped.append(Unmapped(where, reason, check_id, result, desc, details))
@@ -209,7 +209,7 @@ class _Reader:
                 self.unmapped.append(Unmapped(at, reason, check_id, result, desc, details, value))
 
             if not isinstance(item, str):
-                unmapped(f"an item is {_kind(item)}, not a name", "")
+                unmapped(f"an item is {json_kind(item)}, not a name", "")
                 continue
             if len(item) > MAX_NAME_CHARS:
                 raise DockerBenchLogError(f"{at} is {len(item):,} characters; the limit is {MAX_NAME_CHARS:,}")
@@ -256,7 +256,7 @@ def _text(value: Any, where: str, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise DockerBenchLogError(f"{where} is {_kind(value)}; docker-bench writes a string")
+        raise DockerBenchLogError(f"{where} is {json_kind(value)}; docker-bench writes a string")
     if len(value) > limit:
         raise DockerBenchLogError(f"{where} is {len(value):,} characters; the limit is {limit:,}")
     return value
@@ -266,7 +266,7 @@ def _int(value: Any, where: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise DockerBenchLogError(f"{where} is {_kind(value)}; docker-bench writes a whole number")
+        raise DockerBenchLogError(f"{where} is {json_kind(value)}; docker-bench writes a whole number")
     return value
 
 
@@ -278,19 +278,3 @@ def _time(value: Any, where: str) -> datetime | None:
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise DockerBenchLogError(f"{where} is {seconds}, not a time in seconds since 1970") from None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

@@ -43,3 +43,20 @@ def load_untrusted_json(
         raise error(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}") from None
     except RecursionError:
         raise error(f"the JSON is nested too deeply to be {nested_as}") from None
+
+
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in words for an error message: "a list", "null", "an object"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from dockerbench.jsonfile import json_kind
 from dockerbench.snapshot import SCHEMA_VERSION, HostSnapshot, from_jsonable
 
 # Enough to see what is wrong, few enough to read.
@@ -38,7 +39,7 @@ def validate_snapshot(doc: Any) -> HostSnapshot:
     """The HostSnapshot ``doc`` (parsed JSON) holds, or SnapshotInvalid saying what is wrong with it."""
     problems: list[str] = []
     if not isinstance(doc, dict):
-        raise SnapshotInvalid([f"the top level is {_kind(doc)}; a snapshot is a JSON object"])
+        raise SnapshotInvalid([f"the top level is {json_kind(doc)}; a snapshot is a JSON object"])
     schema = doc.get("schema", SCHEMA_VERSION)
     if isinstance(schema, bool) or not isinstance(schema, int) or schema != SCHEMA_VERSION:
         # Nothing else is worth checking against rules of another version.
@@ -88,7 +89,7 @@ def _check(tp: Any, value: Any, where: str, problems: list[str]) -> None:
         return
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
-            problems.append(f"{at} is {_kind(value)}, not an object")
+            problems.append(f"{at} is {json_kind(value)}, not an object")
             return
         hints = _hints(tp)
         fields = {f.name: f for f in dataclasses.fields(tp)}
@@ -103,7 +104,7 @@ def _check(tp: Any, value: Any, where: str, problems: list[str]) -> None:
         return
     if origin is tuple:
         if not isinstance(value, list):
-            problems.append(f"{at} is {_kind(value)}, not a list")
+            problems.append(f"{at} is {json_kind(value)}, not a list")
             return
         (inner, *_rest) = typing.get_args(tp)
         for i, item in enumerate(value):
@@ -111,7 +112,7 @@ def _check(tp: Any, value: Any, where: str, problems: list[str]) -> None:
         return
     if origin is dict:
         if not isinstance(value, dict):
-            problems.append(f"{at} is {_kind(value)}, not an object")
+            problems.append(f"{at} is {json_kind(value)}, not an object")
             return
         _key, inner = typing.get_args(tp)
         for key, item in value.items():
@@ -129,7 +130,7 @@ def _check(tp: Any, value: Any, where: str, problems: list[str]) -> None:
         problems.append(f"{at}: this engine cannot check a value of type {tp!r}")
         return
     if not ok:
-        problems.append(f"{at} is {_kind(value)}, not {_NAMES[tp]}")
+        problems.append(f"{at} is {json_kind(value)}, not {_NAMES[tp]}")
 
 
 _NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
@@ -142,19 +143,3 @@ def _join(where: str, name: str) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
