@@ -35,6 +35,7 @@ from hosts.models import CREDENTIAL_FIELDS, Host, Tag
 from reports import services as report_services
 from reports.forms import ReportForm
 from reports.models import Report
+from reports.views import pdf_response
 from scans import exports, waivers
 from scans import fixes as scan_fixes
 from scans import services as scan_services
@@ -479,11 +480,4 @@ class ReportViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.
     @action(detail=True, methods=["get"], content_negotiation_class=AnyContent)
     def download(self, request: Request, pk: str | None = None) -> FileResponse:
         """The report's PDF, once it is done."""
-        report = self.get_object()
-        if report.status != Report.Status.DONE or not report.file:
-            raise Http404("This report has no PDF yet.")
-        try:
-            handle = report.file.open("rb")
-        except FileNotFoundError as exc:
-            raise Http404("The PDF of this report is gone.") from exc
-        return FileResponse(handle, as_attachment=True, filename=report.download_name, content_type="application/pdf")
+        return pdf_response(self.get_object())

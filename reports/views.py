@@ -110,7 +110,11 @@ def report_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require(Perm.VIEW_REPORT)
 @require_GET
 def report_download(request: HtmxHttpRequest, pk: int) -> FileResponse:
-    report = get_for_user(request.user, Perm.VIEW_REPORT, Report, pk=pk)
+    return pdf_response(get_for_user(request.user, Perm.VIEW_REPORT, Report, pk=pk))
+
+
+def pdf_response(report: Report) -> FileResponse:
+    """The report's PDF as a download (this page's and the API's); Http404 before it is made or once it is gone."""
     if report.status != Report.Status.DONE or not report.file:
         raise Http404("This report has no PDF yet.")
     try:
