@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from api import errors, images, pages, push, views
+from api import schema as _schema  # noqa: F401 - registers the authentication extensions the schema describes
 
 app_name = "api"
 
