@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dockerbench import risk
+from hosts.forms import HostForm
 from hosts.models import CREDENTIAL_FIELDS, Host, Tag
 from reports.models import Report
 from scans.models import Finding, Scan, Sighting, Waiver
@@ -60,22 +61,8 @@ class HostSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Host
-        fields = [
-            "id",
-            "name",
-            "url",
-            "enabled",
-            "tags",
-            "facts_method",
-            "probe_image",
-            "tls_verify",
-            "ssh_known_hosts",
-            "ssh_accept_unknown_host",
-            "ssh_facts_url",
-            "created",
-            "credentials",
-            "latest_scan",
-        ]
+        # What a person sets on the host form, and what the fleet knows of it.
+        fields = ["id", *HostForm.Meta.fields, "tags", "created", "credentials", "latest_scan"]
 
     @extend_schema_field(serializers.DictField(child=serializers.BooleanField()))
     def get_credentials(self, host: Host) -> dict[str, bool]:
