@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import docker
+import kombu.pools
 import pytest
 import redis
 from django.conf import settings
@@ -85,10 +86,12 @@ def _scan_queues(queue: str) -> tuple[str, str]:
 
 
 def _reset_producer() -> None:
-    # The app caches its connection pool and its queue/router objects; drop them so new settings apply.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-        celery_app._pool = None
+    # The app caches its connection pool and its queue/router objects; drop them so new settings apply. Its pool
+    # lives in kombu's registry, keyed by broker URL: a test that sent a task before this session's queues were
+    # set up left a pool there for the same Redis URL, so the registry is emptied too (closing only the app's
+    # pool left a closed one to be handed out again: "Acquire on closed pool").
+    kombu.pools.reset()
+    celery_app._pool = None
     celery_app.__dict__.pop("amqp", None)
 
 
