@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -235,40 +235,72 @@ class ScanNotOwned(Exception):
     """The scan is no longer this attempt's to record (cancelled, reaped, or claimed by another attempt)."""
 
 
-def claim_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
+def claim_scan(scan_id: int, *, worker: str, claim: str = "", retry: bool = False) -> Scan | None:
     """Mark a scan RUNNING for this attempt, or None when it is not ours to run.
 
-    A queued scan is claimed (a new attempt). A running one whose claim is ``claim`` is resumed, same
-    attempt: the task is being retried after a database error. Anything else (held by another attempt,
-    finished, cancelled) is left alone.
+    A queued scan is claimed (a new attempt). A running one whose claim is ``claim`` (the same task) is resumed,
+    same attempt, when the attempt that holds it has ended: this is Celery's ``retry`` of it after a database
+    error, or the broker handing the message again after its holder died (holder_gone). A copy of the message
+    while its holder still runs (the broker redelivers a message held longer than its visibility timeout) is
+    left alone, so a host is never scanned twice at once; should that holder die, the reaper queues the scan
+    again. Anything else (held by another attempt, finished, cancelled) is left alone too.
     """
     now = timezone.now()
-    holder = {"worker": _text(worker, _field_length(Scan, "worker")), "worker_pid": os.getpid(), "heartbeat": now}
-    resumed = claim and Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING, claim=claim).update(**holder)
-    if not resumed:
-        claimed = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
-            **holder,
-            status=Scan.Status.RUNNING,
-            claim=claim[:64],
-            started=now,
-            finished=None,
-            error="",
-            attempts=F("attempts") + 1,
-            progress={"phase": "connecting"},
+    name = _text(worker, _field_length(Scan, "worker"))
+    holder = {"worker": name, "worker_pid": os.getpid(), "heartbeat": now}
+    if claim:
+        held = (
+            Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING, claim=claim)
+            .values("worker", "worker_pid", "heartbeat")
+            .first()
         )
-        if not claimed:
-            return None
+        if held is not None:
+            if not (retry or holder_gone(held, worker=name, now=now)):
+                return None
+            # Conditional on the holder seen: of two copies that both found it gone, one resumes.
+            same_holder = {"worker": held["worker"], "worker_pid": held["worker_pid"]}
+            resumed = Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING, claim=claim, **same_holder).update(
+                **holder
+            )
+            return Scan.objects.select_related("host").get(pk=scan_id) if resumed else None
+    claimed = Scan.objects.filter(pk=scan_id, status=Scan.Status.QUEUED).update(
+        **holder,
+        status=Scan.Status.RUNNING,
+        claim=claim[:64],
+        started=now,
+        finished=None,
+        error="",
+        attempts=F("attempts") + 1,
+        progress={"phase": "connecting"},
+    )
+    if not claimed:
+        return None
     return Scan.objects.select_related("host").get(pk=scan_id)
 
 
-def run_scan(scan_id: int, *, worker: str, claim: str = "") -> Scan | None:
+def holder_gone(held: Mapping[str, Any], *, worker: str, now: datetime) -> bool:
+    """Whether the attempt holding a running scan (its ``worker``, ``worker_pid``, ``heartbeat``) has ended, as
+    far as ``worker`` (the one asking, "name@machine") can tell: it is this very process, its heartbeat is
+    stale, or it ran on this machine and its process is gone. A live holder on another machine looks alive
+    until its heartbeat goes stale."""
+    if held["worker_pid"] is None:
+        return True
+    if held["worker"] == worker and held["worker_pid"] == os.getpid():
+        return True
+    if held["heartbeat"] is None or held["heartbeat"] < now - heartbeat_timeout():
+        return True
+    same_machine = "@" in worker and held["worker"].rpartition("@")[2] == worker.rpartition("@")[2]
+    return same_machine and not process_alive(held["worker_pid"])
+
+
+def run_scan(scan_id: int, *, worker: str, claim: str = "", retry: bool = False) -> Scan | None:
     """Claim, collect, evaluate and record one scan. Returns the scan, or None when not claimed.
 
     A CollectError (engine unreachable) or an unreadable credential fails the scan with that reason; a
     database error is raised again, for the task to retry (the retry resumes this claim); anything else fails
     the scan with a short message and is logged.
     """
-    scan = claim_scan(scan_id, worker=worker, claim=claim)
+    scan = claim_scan(scan_id, worker=worker, claim=claim, retry=retry)
     if scan is None:
         log.info("scan %s is not ours to run (held by another attempt, or finished): nothing to do", scan_id)
         return None

@@ -36,7 +36,8 @@ class _ScanTask(Task):
 )
 def run_scan(self: Task, scan_id: int) -> None:
     # The task id survives retries: the retry resumes the claim this id holds.
-    services.run_scan(scan_id, worker=self.request.hostname or "", claim=self.request.id or "")
+    retry = bool(self.request.retries)
+    services.run_scan(scan_id, worker=self.request.hostname or "", claim=self.request.id or "", retry=retry)
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)

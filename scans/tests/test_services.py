@@ -313,8 +313,27 @@ def test_a_retry_of_the_same_task_resumes_its_claim_and_a_stranger_cannot(local_
     first = services.claim_scan(queued.pk, worker="w", claim="task-1")
     assert first is not None and first.attempts == 1
     assert services.claim_scan(queued.pk, worker="w", claim="task-2") is None  # a duplicate message
-    resumed = services.claim_scan(queued.pk, worker="w2", claim="task-1")  # the task retried after a DB error
+    resumed = services.claim_scan(queued.pk, worker="w2", claim="task-1", retry=True)  # retried after a DB error
     assert resumed is not None and resumed.attempts == 1 and resumed.worker == "w2"
+
+
+def test_a_copy_of_the_message_resumes_the_scan_only_once_its_holder_is_gone(local_host: Host, settings) -> None:
+    # The broker hands a message again when its holder held it past the visibility timeout (alive) or died.
+    scan = services.start_scan(local_host, trigger=Scan.Trigger.USER)
+    assert services.claim_scan(scan.pk, worker="a@far-machine", claim="task-1") is not None
+    Scan.objects.filter(pk=scan.pk).update(worker_pid=1)  # a live process, as far as this machine can tell
+    assert services.claim_scan(scan.pk, worker="b@near-machine", claim="task-1") is None  # heartbeat fresh
+
+    Scan.objects.filter(pk=scan.pk).update(worker="a@near-machine", worker_pid=2**22 + 1)  # here, and gone
+    resumed = services.claim_scan(scan.pk, worker="b@near-machine", claim="task-1")
+    assert resumed is not None and (resumed.worker, resumed.attempts) == ("b@near-machine", 1)
+
+    settings.DOCKERBENCH_HEARTBEAT_TIMEOUT_SECONDS = 60
+    Scan.objects.filter(pk=scan.pk).update(worker="b@near-machine", worker_pid=1)
+    assert services.claim_scan(scan.pk, worker="c@far-machine", claim="task-1") is None
+    Scan.objects.filter(pk=scan.pk).update(heartbeat=timezone.now() - timedelta(seconds=61))  # stale: it died
+    resumed = services.claim_scan(scan.pk, worker="c@far-machine", claim="task-1")
+    assert resumed is not None and (resumed.worker, resumed.attempts) == ("c@far-machine", 1)
 
 
 def test_an_operator_cancels_a_queued_scan_and_the_trail_says_who(local_host: Host) -> None:

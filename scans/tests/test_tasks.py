@@ -146,6 +146,29 @@ def test_a_scan_whose_worker_was_killed_is_redelivered_and_resumes_its_claim(sta
     assert no_duplicate_rows(done)
 
 
+def test_a_copy_of_a_live_workers_message_does_not_scan_the_host_a_second_time(start_worker, gated_docker) -> None:
+    # Redis hands a message held past its visibility timeout (2 s here, an hour in production) to another worker
+    # while its holder is still collecting: the copy must leave the scan to it.
+    holder = start_worker(visibility_timeout=2, heartbeat_seconds=0.5)
+    host = create_host("slow-engine", gated_docker.url, facts_method=Host.Facts.NONE)
+    scan = services.start_scan(host, trigger=Scan.Trigger.USER)
+    wait_for(lambda: Scan.objects.filter(pk=scan.pk, status=Scan.Status.RUNNING).exists(), what="the claim")
+    assert gated_docker.requests_seen.wait(30), "the worker never reached the engine"
+
+    other = start_worker(visibility_timeout=2)
+    wait_for(lambda: "is not ours to run" in other.log_text(), timeout=30, what="the copy to reach the other worker")
+    held = Scan.objects.get(pk=scan.pk)
+    assert (held.worker, held.worker_pid, held.attempts) == (holder.hostname, holder.proc.pid, 1)
+    gated_docker.release()
+
+    done = wait_for(lambda: finished(scan.pk), timeout=60, what="the holder to finish the scan")
+    assert isinstance(done, Scan)
+    assert done.status == Scan.Status.SUCCEEDED, (done.error, holder.log_text()[-2000:])
+    assert (done.worker, done.attempts) == (holder.hostname, 1)
+    assert "taken over" not in holder.log_text()  # its results were recorded: nobody took the scan from it
+    assert no_duplicate_rows(done)
+
+
 def test_a_database_error_mid_scan_is_retried_and_the_retry_resumes_the_same_claim(start_worker, gated_docker) -> None:
     if connection.vendor != "postgresql":
         pytest.fail("this test cuts the worker's PostgreSQL connections; run it on PostgreSQL (make test does)")
