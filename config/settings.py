@@ -283,8 +283,8 @@ DOCKERBENCH_INTERACTIVE_QUEUE = "interactive"
 DOCKERBENCH_SCHEDULED_QUEUE = "scheduled"
 # A scheduled scan whose host does not answer is queued again this many times, after this many seconds, doubled
 # each time (60, 120, 240: seven minutes), without holding a worker slot; then it fails and the host is unreachable.
-DOCKERBENCH_UNREACHABLE_RETRIES = 3
-DOCKERBENCH_UNREACHABLE_BACKOFF_SECONDS = 60
+DOCKERBENCH_UNREACHABLE_RETRIES = env_int("DOCKERBENCH_UNREACHABLE_RETRIES", 3)
+DOCKERBENCH_UNREACHABLE_BACKOFF_SECONDS = env_int("DOCKERBENCH_UNREACHABLE_BACKOFF_SECONDS", 60)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from core.beat import drop_periodic_task, sync_periodic_task
+from core.retention import delete_in_batches
 from notifications.models import Delivery, Event
 from notifications.services import Notice, dashboard_url, one_line, queue_delivery
 from reports.documents import Rendered, ReportRequest, ReportTooLarge, render_report
@@ -217,7 +218,7 @@ def prune_reports(now: datetime | None = None) -> dict[str, int]:
     cutoff = now - timedelta(days=settings.DOCKERBENCH_REPORT_RETENTION_DAYS)
     old = Report.objects.filter(created__lt=cutoff)
     names = list(old.exclude(file="").values_list("file", flat=True))
-    deleted, _ = old.delete()
+    deleted = delete_in_batches(old)  # short transactions, as the scans' and the audit trail's pruning
     for name in names:
         default_storage.delete(name)
     return {"reports": deleted, "orphans": _delete_orphans(now)}
