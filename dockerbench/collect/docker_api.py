@@ -30,7 +30,7 @@ from docker.tls import TLSConfig
 from docker.transport.sshconn import SSHConnectionPool, SSHHTTPAdapter
 
 from dockerbench.collect import overlay_diff
-from dockerbench.snapshot import ContainerSnapshot, DiffEntry, ImageSnapshot
+from dockerbench.snapshot import PROBE_LABEL, ContainerSnapshot, DiffEntry, ImageSnapshot
 
 T = TypeVar("T")
 
@@ -502,7 +502,10 @@ def collect_api(
                 missing["containers"] = f"could not examine every container ({failure})"
             else:
                 parts.containers = tuple(containers)
-        parts.vanished = tuple(vanished)
+        # Another audit's probe container (a second host registered for this engine, a CLI run beside a scan)
+        # comes and goes as it likes: section 5 leaves every probe out, so its going leaves nothing missing.
+        probes = {_row_name(row) for row in container_rows if PROBE_LABEL in (row.get("Labels") or {})}
+        parts.vanished = tuple(name for name in vanished if name not in probes)
 
         # An image removed while we looked is simply no longer there: nothing to name.
         images, _gone, failure = _gather(image_rows, i_futs, "image", _image_name, report)

@@ -24,8 +24,9 @@ from dockerbench.collect.docker_api import Target, TLSOptions, collect_api, conn
 from dockerbench.report import render_json, render_text
 from dockerbench.results import Status
 from dockerbench.runner import evaluate
-from dockerbench.snapshot import HostSnapshot
+from dockerbench.snapshot import PROBE_LABEL, HostSnapshot
 from dockerbench.tests.daemons import (
+    TEST_IMAGE,
     Dockerd,
     TlsEngine,
     free_port,
@@ -215,6 +216,33 @@ def test_a_container_removed_between_list_and_inspect_is_named_in_vanished(tls_e
     assert snap.missing["vanished"] == "removed during collection: vanishing"
     results = evaluate(snap)
     assert not [r for r in results if r.status is Status.ERROR]
+
+
+def test_another_audits_probe_removed_during_collection_leaves_nothing_missing(tls_engine: TlsEngine):
+    # Two hosts registered for one engine, scanned at once: each sees the other's probe container come and go.
+    d = tls_engine.daemon
+    with _containers(d) as ids:
+        c = d.client()
+        try:
+            probe = c.create_container(TEST_IMAGE, ["true"], name="dockerbench-probe-other", labels={PROBE_LABEL: "1"})
+        finally:
+            c.close()
+        ids.append(probe["Id"])
+
+        def remove_after_listing(kind: str, done: int, total: int) -> None:
+            if kind == "listed":
+                client = d.client()
+                try:
+                    client.remove_container(ids[0], force=True)
+                finally:
+                    client.close()
+
+        snap = collect_snapshot(Target(url=d.unix_url, timeout=20), NO_FACTS, progress=remove_after_listing)
+
+    assert snap.containers is not None
+    assert "dockerbench-probe-other" not in {c.name for c in snap.containers}
+    assert set(tls_engine.containers) <= {c.name for c in snap.containers}
+    assert "vanished" not in snap.missing
 
 
 def test_a_container_with_thousands_of_changed_files_is_collected_whole_and_quickly(tls_engine: TlsEngine):
