@@ -240,10 +240,12 @@ def claim_scan(scan_id: int, *, worker: str, claim: str = "", retry: bool = Fals
 
     A queued scan is claimed (a new attempt). A running one whose claim is ``claim`` (the same task) is resumed,
     same attempt, when the attempt that holds it has ended: this is Celery's ``retry`` of it after a database
-    error, or the broker handing the message again after its holder died (holder_gone). A copy of the message
-    while its holder still runs (the broker redelivers a message held longer than its visibility timeout) is
-    left alone, so a host is never scanned twice at once; should that holder die, the reaper queues the scan
-    again. Anything else (held by another attempt, finished, cancelled) is left alone too.
+    error (``retry``: not guarded further, since a retry handed out again while it still runs takes a database
+    error and then over an hour of one scan), or the broker handing the message again after its holder died
+    (holder_gone). A copy of the message while its holder still runs (the broker redelivers a message held longer
+    than its visibility timeout) is left alone, so a host is never scanned twice at once; should that holder
+    die, the reaper queues the scan again. Anything else (held by another attempt, finished, cancelled) is left
+    alone too.
     """
     now = timezone.now()
     name = _text(worker, _field_length(Scan, "worker"))
