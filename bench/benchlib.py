@@ -176,18 +176,21 @@ def ours(client: docker.APIClient) -> list[dict]:
     return client.containers(all=True, filters={"label": f"{LABEL}={os.getpid()}"})
 
 
-def _start_one(client: docker.APIClient, index: int) -> None:
+def _start_one(client: docker.APIClient, index: int, network_mode: str | None = None) -> None:
     created = client.create_container(
         TEST_IMAGE,
         CONTAINER_CMD,
         name=f"bench-{os.getpid()}-{index}",
         labels={LABEL: str(os.getpid())},
+        host_config=client.create_host_config(network_mode=network_mode) if network_mode else None,
     )
     client.start(created["Id"])
 
 
-def populate(client: docker.APIClient, count: int, workers: int = 4) -> None:
-    """Make exactly ``count`` of our labelled containers run (adding or removing), and wait for their diffs."""
+def populate(client: docker.APIClient, count: int, workers: int = 4, network_mode: str | None = None) -> None:
+    """Make exactly ``count`` of our labelled containers run (adding or removing), and wait for their diffs.
+
+    ``network_mode`` "none" for a daemon started with --bridge=none."""
     have = ours(client)
     if len(have) > count:
         extra = have[count:]
@@ -198,7 +201,7 @@ def populate(client: docker.APIClient, count: int, workers: int = 4) -> None:
         todo = [i for i in range(count * 2) if f"bench-{os.getpid()}-{i}" not in used][: count - len(have)]
         started = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda i: _start_one(client, i), todo))
+            list(pool.map(lambda i: _start_one(client, i, network_mode), todo))
         log(f"started {len(todo)} containers in {time.perf_counter() - started:.1f} s")
     # The changed files are written by the containers themselves: wait until every one shows them.
     deadline = time.monotonic() + 60
@@ -218,6 +221,58 @@ def remove_ours(client: docker.APIClient) -> None:
         list(pool.map(lambda c: client.remove_container(c["Id"], force=True), have))
     if have:
         log(f"removed {len(have)} bench containers")
+
+
+class CeleryWorker:
+    """A `celery worker` subprocess (``argv`` after the interpreter) in a process group of its own, so that its
+    pool's memory can be summed; waits until it says it is ready."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, timeout: float = 60.0) -> None:
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [sys.executable, *argv],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while b" ready." not in log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(keep_log=True)
+                raise SystemExit(f"the worker did not start; see {log_path}")
+            time.sleep(0.05)
+
+    def rss_mb(self) -> float:
+        """The resident memory of the worker and its pool (every process of its group), in MiB."""
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                if int(fields[2]) == self.proc.pid:
+                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, IndexError):
+                continue
+        return total / 2**20
+
+    def stop(self, keep_log: bool = False) -> None:
+        """Warm shutdown (SIGTERM); the whole group is killed if it has not stopped within a minute."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+        if not keep_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def timed(fn: Callable[[], T]) -> tuple[float, T]:

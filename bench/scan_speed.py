@@ -31,8 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -40,7 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
-from benchlib import ROOT, bench_daemon, log, machine, median, populate, remove_ours
+from benchlib import ROOT, CeleryWorker, bench_daemon, log, machine, median, populate, remove_ours
 
 PG_PASSWORD = os.environ.get("DOCKERBENCH_PG_PASSWORD", "dockerbench-local-only")
 DEFAULT_SERVER_URL = f"postgres://dockerbench:{PG_PASSWORD}@127.0.0.1:5432/"
@@ -87,37 +85,17 @@ def drop_database(database_url: str) -> None:
     log(f"dropped database {name}")
 
 
-class Worker:
+class Worker(CeleryWorker):
     """``celery -A config worker`` as docker-compose runs it, on the bench's queue, database and Redis."""
 
     def __init__(self, queue: str, database_url: str, redis_url: str, log_path: Path) -> None:
-        self.log_path = log_path
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO"]
-        cmd += ["-Q", queue, "-n", f"scan-speed-{os.getpid()}@%h"]
-        self._log = log_path.open("wb")
+        argv = ["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "-Q", queue]
+        argv += ["-n", f"scan-speed-{os.getpid()}@%h"]
         started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while b" ready." not in log_path.read_bytes():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop(keep_log=True)
-                raise SystemExit(f"the Celery worker did not start; see {log_path}")
-            time.sleep(0.05)
+        super().__init__(argv, env, log_path, timeout=WORKER_START_TIMEOUT)
         self.startup = time.perf_counter() - started
         log(f"worker ready in {self.startup:.1f} s (pid {self.proc.pid}, log {log_path})")
-
-    def stop(self, keep_log: bool = False) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # warm shutdown
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        if not keep_log:
-            self.log_path.unlink(missing_ok=True)
 
 
 def one_scan(host) -> dict:

@@ -21,9 +21,7 @@ import argparse
 import contextlib
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import docker
-from benchlib import HOST_SOCKET, ROOT, log, machine, populate, remove_ours
+from benchlib import HOST_SOCKET, ROOT, CeleryWorker, log, machine, populate, remove_ours
 from scan_speed import (
     DEFAULT_REDIS_URL,
     DEFAULT_SERVER_URL,
@@ -94,46 +92,11 @@ class LatencyProxy:
                 dst.shutdown(socket.SHUT_WR)
 
 
-class Worker:
-    def __init__(self, pool: str, concurrency: int, queue: str, database_url: str, redis_url: str, log_path: Path):
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", f"-P{pool}"]
-        cmd += [f"-c{concurrency}", "-Q", queue, "-n", f"worker-pool-{os.getpid()}@%h", "--without-gossip"]
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + WORKER_START_TIMEOUT
-        while b" ready." not in log_path.read_bytes():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"the worker did not start; see {log_path}")
-            time.sleep(0.1)
-
-    def rss_mb(self) -> float:
-        total = 0
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                fields = stat[stat.rindex(")") + 2 :].split()
-                if int(fields[2]) == self.proc.pid:  # process group: the worker and its pool
-                    total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-            except (OSError, ValueError, IndexError):
-                continue
-        return total / 2**20
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+def start_worker(pool: str, concurrency: int, queue: str, database_url: str, redis_url: str, log_path: Path):
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    argv = ["-m", "celery", "-A", "config", "worker", "--loglevel=INFO", f"-P{pool}", f"-c{concurrency}"]
+    argv += ["-Q", queue, "-n", f"worker-pool-{os.getpid()}@%h", "--without-gossip"]
+    return CeleryWorker(argv, env, log_path, timeout=WORKER_START_TIMEOUT)
 
 
 def run(hosts: list, pool: str, concurrency: int, queue: str, database_url: str, redis_url: str) -> dict:
@@ -142,7 +105,7 @@ def run(hosts: list, pool: str, concurrency: int, queue: str, database_url: str,
 
     log_path = ROOT / "var" / "log" / f"worker-pool-{pool}-{concurrency}-{os.getpid()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    worker = Worker(pool, concurrency, queue, database_url, redis_url, log_path)
+    worker = start_worker(pool, concurrency, queue, database_url, redis_url, log_path)
     try:
         t0 = time.monotonic()
         ids = [start_scan(host, trigger=Scan.Trigger.API).pk for host in hosts]
@@ -162,7 +125,6 @@ def run(hosts: list, pool: str, concurrency: int, queue: str, database_url: str,
         collect = sorted(float((s.progress or {}).get("timings", {}).get("collect", 0)) for s in scans)
     finally:
         worker.stop()
-        log_path.unlink(missing_ok=True)
     return {
         "pool": f"{pool} -c{concurrency}",
         "hosts": len(hosts),
