@@ -192,21 +192,27 @@ def test_a_daemon_stopped_mid_collection_skips_section_5_and_never_passes_it():
 # -- objects that change under our feet -------------------------------------------
 
 
+def _remove_once_listed(d: Dockerd, container_id: str):
+    """A progress callback that removes the container as soon as the collection has listed the containers."""
+
+    def progress(kind: str, done: int, total: int) -> None:
+        if kind == "listed":
+            client = d.client()
+            try:
+                client.remove_container(container_id, force=True)
+            finally:
+                client.close()
+
+    return progress
+
+
 def test_a_container_removed_between_list_and_inspect_is_named_in_vanished(tls_engine: TlsEngine):
     d = tls_engine.daemon
     with _containers(d) as ids:
         ids.append(run_container(d, "vanishing", start=False))
         ids.append(run_container(d, "staying", start=False))
 
-        def remove_after_listing(kind: str, done: int, total: int) -> None:
-            if kind == "listed":
-                client = d.client()
-                try:
-                    client.remove_container(ids[0], force=True)
-                finally:
-                    client.close()
-
-        snap = collect_snapshot(Target(url=d.unix_url, timeout=20), NO_FACTS, progress=remove_after_listing)
+        snap = collect_snapshot(Target(url=d.unix_url, timeout=20), NO_FACTS, progress=_remove_once_listed(d, ids[0]))
 
     assert snap.containers is not None
     names = {c.name for c in snap.containers}
@@ -229,15 +235,7 @@ def test_another_audits_probe_removed_during_collection_leaves_nothing_missing(t
             c.close()
         ids.append(probe["Id"])
 
-        def remove_after_listing(kind: str, done: int, total: int) -> None:
-            if kind == "listed":
-                client = d.client()
-                try:
-                    client.remove_container(ids[0], force=True)
-                finally:
-                    client.close()
-
-        snap = collect_snapshot(Target(url=d.unix_url, timeout=20), NO_FACTS, progress=remove_after_listing)
+        snap = collect_snapshot(Target(url=d.unix_url, timeout=20), NO_FACTS, progress=_remove_once_listed(d, ids[0]))
 
     assert snap.containers is not None
     assert "dockerbench-probe-other" not in {c.name for c in snap.containers}

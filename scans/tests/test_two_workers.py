@@ -81,15 +81,7 @@ def test_a_worker_killed_mid_night_loses_no_scan_and_the_other_runs_none_twice(
         return reaped["requeued"]
 
     wait_for(reap, timeout=30, what="the reaper to notice the dead worker's scan")
-    wait_for(
-        lambda: not Scan.objects.filter(host__in=fleet, status__in=Scan.ACTIVE_STATUSES).exists(),
-        timeout=60,
-        what="the survivor to finish the night",
-    )
-
-    scans = list(Scan.objects.filter(host__in=fleet).order_by("host__name"))
-    errors = {s.host.name: (s.status, s.error) for s in scans if s.status != Scan.Status.SUCCEEDED}
-    assert not errors, (errors, survivor.log_text()[-3000:])
+    scans = _all_succeeded(fleet, survivor)
     # None lost, none twice: one scan per host, so no two of a host's scans overlapped either.
     assert [s.host_id for s in scans] == [h.pk for h in fleet]
     assert (reaped["requeued"], reaped["failed"]) == (1, 0), reaped  # only the dead worker's scan
@@ -138,16 +130,21 @@ def test_a_worker_killed_while_its_scans_wait_for_their_turn_loses_none(
         return resent["resent"] >= victim_held
 
     wait_for(resend, timeout=30, what="the reaper to send the dead worker's scans again")
-    wait_for(
-        lambda: not Scan.objects.filter(host__in=fleet, status__in=Scan.ACTIVE_STATUSES).exists(),
-        timeout=60,
-        what="the survivor to run every scan",
-    )
-
-    scans = list(Scan.objects.filter(host__in=fleet).order_by("host__name"))
+    scans = _all_succeeded(fleet, survivor)
     assert [s.pk for s in scans] == [s.pk for s in queued]  # one scan per host
-    errors = {s.host.name: (s.status, s.error) for s in scans if s.status != Scan.Status.SUCCEEDED}
-    assert not errors, (errors, survivor.log_text()[-3000:])
     # All run by the survivor, once each: a second message for a scan it had run finds it taken.
     assert {(s.worker, s.attempts) for s in scans} == {(survivor.hostname, 1)}
     assert all(no_duplicate_rows(s) for s in scans)
+
+
+def _all_succeeded(fleet: list[Host], survivor: Worker) -> list[Scan]:
+    """Wait until the survivor has finished every scan of the fleet; they must all have succeeded."""
+    wait_for(
+        lambda: not Scan.objects.filter(host__in=fleet, status__in=Scan.ACTIVE_STATUSES).exists(),
+        timeout=60,
+        what="the survivor to finish every scan",
+    )
+    scans = list(Scan.objects.filter(host__in=fleet).order_by("host__name"))
+    errors = {s.host.name: (s.status, s.error) for s in scans if s.status != Scan.Status.SUCCEEDED}
+    assert not errors, (errors, survivor.log_text()[-3000:])
+    return scans
