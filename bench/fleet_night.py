@@ -211,7 +211,11 @@ def night(
     collect = sorted(
         float((s or {}).get("timings", {}).get("collect", 0)) for s in tonight.values_list("progress", flat=True)
     )
+    # How long each scan waited for a worker after it was due (its place in the window, or the schedule's start).
+    pairs = tonight.filter(started__isnull=False, sent_at__isnull=False).values_list("started", "sent_at")
+    late = sorted(max(0.0, (started - due).total_seconds()) for started, due in pairs if started and due)
     return {
+        "late": (late[len(late) // 2], late[-1]) if late else (0.0, 0.0),
         "pool": f"{pool} -c{concurrency}",
         "hosts": len(hosts),
         "seconds": elapsed,
@@ -247,6 +251,9 @@ def print_rows(rows: list[dict], args: argparse.Namespace) -> None:
             f" {r['per_scan_kb']:>8.1f} {r['worker_mb']:>9.0f} {r['interactive_mb']:>9.0f} {now:>21}"
         )
     for r in rows:
+        print(
+            f"{r['pool']}: a scan started {r['late'][0]:.2f} s after it was due (median), {r['late'][1]:.2f} s at most"
+        )
         for error, n in r["errors"]:
             print(f"{r['pool']}: {n} scans not succeeded: {error[:200]}")
         if r["hosts_not_once"] or r["overlapping"]:
