@@ -18,13 +18,10 @@ Everything it makes it removes: a PostgreSQL database (dockerbench_workerpool_<p
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -41,55 +38,17 @@ from scan_speed import (
     setup_django,
 )
 
+from dockerbench.tests.daemons import DockerSocketProxy
+
 WORKER_START_TIMEOUT = 60.0
 RUN_TIMEOUT = 900.0
 
 
-class LatencyProxy:
+class LatencyProxy(DockerSocketProxy):
     """A unix socket in front of dockerd that holds every chunk a client sends for ``delay`` seconds."""
 
     def __init__(self, path: Path, delay: float, upstream: str = HOST_SOCKET.removeprefix("unix://")) -> None:
-        self.path, self.delay, self.upstream = path, delay, upstream
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
-        self._server.listen(256)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self) -> None:
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            upstream.connect(self.upstream)
-            threading.Thread(target=self._pump, args=(upstream, client, 0.0), daemon=True).start()
-            self._pump(client, upstream, self.delay)
-        except OSError:
-            pass
-        finally:
-            client.close()
-            upstream.close()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket, delay: float) -> None:
-        try:
-            while data := src.recv(65536):
-                if delay:
-                    time.sleep(delay)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
+        super().__init__(path, upstream, lambda: time.sleep(delay))
 
 
 def start_worker(pool: str, concurrency: int, queue: str, database_url: str, redis_url: str, log_path: Path):

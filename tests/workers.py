@@ -8,7 +8,6 @@ Redis comes from the root conftest's redis_url, which fails (never skips) when R
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
@@ -31,6 +30,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from dockerbench.tests.daemons import DockerSocketProxy
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_LABEL = "dockerbench.test"
@@ -225,65 +225,27 @@ def containers(docker_url: str, test_image: str) -> Iterator[Callable[..., docke
     client.close()
 
 
-class GatedDockerSocket:
+class GatedDockerSocket(DockerSocketProxy):
     """A unix socket in front of dockerd that holds every request until ``release()``.
 
     Lets a test stop a scan mid-collection at a point it chooses, with the real engine behind it.
     """
 
     def __init__(self, path: Path, upstream: str = "/var/run/docker.sock") -> None:
-        self.path = path
-        self.upstream = upstream
         self.released = threading.Event()
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
-        self._server.listen(64)
         self.requests_seen = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(path, upstream, self._wait_for_release)
 
-    @property
-    def url(self) -> str:
-        return f"unix://{self.path}"
+    def _wait_for_release(self) -> None:
+        self.requests_seen.set()
+        self.released.wait()
 
     def release(self) -> None:
         self.released.set()
 
     def close(self) -> None:
         self.released.set()
-        self._server.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            upstream.connect(self.upstream)
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
-            self._pump(client, upstream, True)
-        except OSError:
-            pass
-        finally:
-            client.close()
-            upstream.close()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, gated: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if gated:
-                    self.requests_seen.set()
-                    self.released.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                dst.shutdown(socket.SHUT_WR)
+        super().close()
 
 
 @pytest.fixture

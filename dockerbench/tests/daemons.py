@@ -18,8 +18,9 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,61 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+# -- a socket in front of dockerd ----------------------------------------------
+
+
+class DockerSocketProxy:
+    """A unix socket in front of a dockerd's that passes every byte on both ways, calling ``hold()`` before each
+    chunk a client sends: a gate that holds requests until a test says so, or the delay of a far network."""
+
+    def __init__(self, path: Path, upstream: str, hold: Callable[[], None]) -> None:
+        self.path, self.upstream, self._hold = path, upstream, hold
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(path))
+        self._server.listen(256)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.path}"
+
+    def close(self) -> None:
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.connect(self.upstream)
+            threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True).start()
+            self._pump(client, upstream, self._hold)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            upstream.close()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, hold: Callable[[], None] | None) -> None:
+        try:
+            while data := src.recv(65536):
+                if hold is not None:
+                    hold()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
 
 
 # -- certificates --------------------------------------------------------------
