@@ -47,7 +47,7 @@ HOST_PREFIX = "bench-host-"
 FAILED_SCAN_RATE = 0.005
 SCAN_COLUMNS = (
     "id, host_id, status, trigger, created, started, finished, error, worker, attempts, progress, summary, score, "
-    "warn_count, warn_sections, waived_score, waived_checks, engine_version, claim, sends, source_digest"
+    "warn_count, warn_sections, waived_score, waived_checks, engine_version, claim, sends, source_digest, retries"
 )
 FINDING_COLUMNS = (
     "id, host_id, check_id, section, object_kind, object_key, detail, status, object_name, state, first_seen, "
@@ -445,7 +445,7 @@ def seed(args: argparse.Namespace) -> Seeded:
                 if verdicts is None:
                     yield (scan_id, host.pk, "failed", "schedule", created, started, finished,
                            f"cannot connect to {host.url}: connection timed out", "celery@worker-1", 1,
-                           json.dumps({"phase": "failed"}), "{}", None, 0, "", None, 0, "", "", 1, "")  # fmt: skip
+                           json.dumps({"phase": "failed"}), "{}", None, 0, "", None, 0, "", "", 1, "", 0)  # fmt: skip
                     continue
                 key = id(verdicts)
                 if key not in cache:
@@ -463,7 +463,7 @@ def seed(args: argparse.Namespace) -> Seeded:
                 status = "partial" if profile.failed_parts else "succeeded"
                 yield (scan_id, host.pk, status, "schedule", created, started, finished, "", "celery@worker-1", 1,
                        progress_done, json.dumps(summary), score, warn_count, warn_sections_of(summary), score, 0,
-                       profile.engine_version, "", 1, "")  # fmt: skip
+                       profile.engine_version, "", 1, "", 0)  # fmt: skip
 
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: COPY
