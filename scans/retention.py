@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Max, Min
+from django.db.models import Max, Min, OuterRef, Subquery
 
 from core.retention import cutoff, delete_in_batches
 from scans.models import LatestScan, Scan, Sighting
@@ -57,8 +57,8 @@ def trim_sightings() -> int:
 
     Idempotent and independent of prune_scans' run: one that was cut off between the two is finished here.
     """
-    deleted = 0
-    oldest = Scan.objects.order_by().values("host_id").annotate(first=Min("id")).values_list("host_id", "first")
-    for host_id, first in oldest:
-        deleted += delete_in_batches(Sighting.objects.filter(host_id=host_id, until__isnull=False, until__lte=first))
-    return deleted
+    # Each row against its own host's oldest scan, in one statement per batch rather than one pass per host.
+    oldest = Scan.objects.filter(host_id=OuterRef("host_id")).order_by().values("host_id").annotate(first=Min("id"))
+    return delete_in_batches(
+        Sighting.objects.filter(until__isnull=False, until__lte=Subquery(oldest.values("first")[:1]))
+    )
