@@ -593,7 +593,7 @@ def running_scan(host: Host, *, trigger: str, digest: str, worker: str, phase: s
         started=started,
         heartbeat=started,
         source_digest=digest,
-        worker=worker[:200],
+        worker=_text(worker, _field_length(Scan, "worker")),
         progress={"phase": phase},
     )
 
